@@ -374,3 +374,9 @@ def prepare(mnist: Mnist, data_cfg) -> Prepared:
         else:
             train, val = slice(0, n - split.count), slice(n - split.count, n)
     return Prepared(_scale(x[train]), y[train], _scale(x[val]), y[val], _scale(x_test), y_test)
+
+
+def store_in_cache(mnist: Mnist) -> None:
+    """Copy verified arrays from an explicit file into the cache, so later runs need no path."""
+    arrays = {k: getattr(mnist, k) for k in SHAPES}
+    _write_cache(arrays, f"explicit ({mnist.location})")

@@ -1,0 +1,49 @@
+"""Test metrics for a model: probabilities, loss, accuracy, per-class scores, confusion matrix, plots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_cnn import plots, scores
+from mnist_cnn.rundir import RunDir
+
+PREDICT_BATCH = 1000
+EPSILON = 1e-7  # Keras' clipping of probabilities inside cross-entropy
+
+
+def probabilities(model, images: np.ndarray) -> np.ndarray:
+    """Class probabilities (float32, N×10) for float images (N, 28, 28, 1) in [0, 1]."""
+    out = model.predict(images, batch_size=PREDICT_BATCH, verbose=0)
+    return np.asarray(out, dtype=np.float32)
+
+
+def cross_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean categorical cross-entropy, computed in float64 so every caller gets the same number."""
+    picked = probs.astype(np.float64)[np.arange(len(labels)), labels.astype(np.int64)]
+    return float(-np.mean(np.log(np.clip(picked, EPSILON, 1.0 - EPSILON))))
+
+
+def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
+    """Loss, accuracy, per-class scores and confusion matrix as plain JSON-able data."""
+    summary = scores.summarize(labels, probs)
+    return {"loss": cross_entropy(labels, probs), **summary}
+
+
+def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Score `model` on (images, labels); returns the summary and the probabilities."""
+    probs = probabilities(model, images)
+    return summarize(labels, probs), probs
+
+
+def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.ndarray, summary: dict) -> None:
+    """Confusion matrix and the most confident errors, into the run's plots folder."""
+    plots.plot_confusion_matrix(np.asarray(summary["confusion_matrix"]), run.plots / "confusion_matrix.png")
+    wrong = scores.most_confident_errors(labels, probs, limit=25)
+    predicted = probs.argmax(axis=1)
+    plots.plot_misclassified(
+        images[wrong, ..., 0],
+        labels[wrong],
+        predicted[wrong],
+        probs[wrong, predicted[wrong]],
+        run.plots / "misclassified.png",
+    )

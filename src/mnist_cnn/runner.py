@@ -1,0 +1,198 @@
+"""The `train` command's steps: set up the run directory, fit (or resume), score the test set, plot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mnist_cnn import atomic, config, environment, evaluate, interrupts, plots, rundir, training
+from mnist_cnn.config import Config, ConfigError
+from mnist_cnn.data import Mnist, prepare
+from mnist_cnn.rundir import RunDir, RunError
+
+
+class Console:
+    """Prints to the terminal and keeps train.log equal to what was printed."""
+
+    def __init__(self, echo: Callable[[str], None] = print):
+        self.echo = echo
+        self.lines: list[str] = []
+        self.run: RunDir | None = None
+
+    def attach(self, run: RunDir) -> None:
+        """Start mirroring into run/train.log, keeping what an earlier session wrote there."""
+        self.run = run
+        if run.log.exists():
+            self.lines = run.log.read_text(encoding="utf-8").splitlines() + self.lines
+        self._flush()
+
+    def __call__(self, message: str) -> None:
+        self.echo(message)
+        self.lines.extend(message.splitlines() or [""])
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.run is not None:
+            atomic.write_text(self.run.log, "\n".join(self.lines) + "\n")
+
+
+@dataclass
+class Outcome:
+    """How a train command ended."""
+
+    run: RunDir
+    status: str
+    metrics: dict | None
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _print_summary(model, log: Console) -> None:
+    model.summary(print_fn=lambda text, **_: log(text.rstrip("\n")))
+
+
+def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
+    """Train a new run of `cfg` on `mnist` from scratch."""
+    from mnist_cnn.models import build_model
+
+    facts = training.configure_process(cfg)
+    model = build_model(cfg.model, cfg.seed)  # config errors surface here, before anything is written
+    data = prepare(mnist, cfg.data)
+    run = rundir.create(cfg.output.runs_dir, cfg.name)
+    atomic.write_text(run.config, config.to_yaml(cfg))
+    manifest = {
+        "status": "running",
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "command": sys.argv,
+        "started_at": _now(),
+        "reproducibility": facts,
+        **environment.collect(),
+        "data": {"source": mnist.source, "location": mnist.location, "sha256": mnist.digests,
+                 "train": len(data.x_train), "validation": 0 if data.x_val is None else len(data.x_val),
+                 "test": len(data.x_test), "validation_is_test": data.validation_is_test},
+        "epochs_completed": 0,
+    }  # fmt: skip
+    run.write_manifest(manifest)
+    log.attach(run)
+    log(f"Run directory: {run.root}")
+    if data.validation_is_test:
+        log("Warning: the test set is used for validation; test metrics are then not an unbiased estimate.")
+    _print_summary(model, log)
+    plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plots / "samples.png")
+    training.compile_model(model, cfg, len(data.x_train))
+    return _fit_and_finish(model, cfg, data, run, manifest, [], log)
+
+
+def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], Mnist], log: Console) -> Outcome:
+    """Continue `run` from its last committed epoch, with its own config (epochs may be extended)."""
+    original = config.load(run.config)
+    cfg = config.load(run.config, overrides)
+    _check_resume_config(original, cfg)
+    manifest = run.read_manifest()
+    done = int(manifest.get("epochs_completed", 0))
+    if cfg.train.epochs < done:
+        raise ConfigError(f"train.epochs: the run already completed {done} epochs; cannot shrink it to {cfg.train.epochs}")
+    log.attach(run)
+    if manifest.get("status") in rundir.FINISHED and cfg.train.epochs == original.train.epochs:
+        log(f"{run.root}: run already {manifest['status'].replace('_', ' ')} ({done} epochs); nothing to resume.")
+        return Outcome(run, manifest["status"], None)
+    facts = training.configure_process(cfg)
+    if facts != manifest.get("reproducibility"):
+        log(f"Warning: settings differ from the original session: {facts} vs {manifest.get('reproducibility')}")
+    mnist = mnist_loader(cfg)
+    data = prepare(mnist, cfg.data)
+    model, epoch = training.restore_for_resume(run, manifest, log)
+    rows = rundir.read_history(run)[:epoch]
+    if len(rows) != epoch:
+        raise RunError(f"{run.root}: history.csv has {len(rows)} epochs but the checkpoint is from epoch {epoch}")
+    manifest.update(status="running", epochs_completed=epoch, config_epochs=cfg.train.epochs)
+    manifest.setdefault("resumes", []).append({"at": _now(), "from_epoch": epoch, "command": sys.argv})
+    if cfg != original:
+        atomic.write_text(run.config, config.to_yaml(cfg))
+    run.write_manifest(manifest)
+    log(f"Resuming {run.root} from epoch {epoch} of {cfg.train.epochs}")
+    return _fit_and_finish(model, cfg, data, run, manifest, rows, log)
+
+
+def _check_resume_config(original: Config, cfg: Config) -> None:
+    """Only train.epochs may change on resume (and not with a schedule tied to the epoch count)."""
+    a, b = config.to_dict(original), config.to_dict(cfg)
+    a["train"].pop("epochs"), b["train"].pop("epochs")
+    if a != b:
+        changed = sorted(_diff_keys(a, b))
+        raise ConfigError(
+            f"resume: only train.epochs may change, but {', '.join(changed)} differ from the run's config.yaml; "
+            "start a new run to train with other settings"
+        )
+    if cfg.train.epochs != original.train.epochs and cfg.train.optimizer.schedule != "constant":
+        raise ConfigError("train.epochs: cannot extend a run whose learning-rate schedule depends on the epoch count")
+
+
+def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        path = f"{prefix}{key}"
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            keys += _diff_keys(a[key], b[key], path + ".")
+        elif a.get(key) != b.get(key):
+            keys.append(path)
+    return keys
+
+
+def _fit_and_finish(model, cfg: Config, data, run: RunDir, manifest: dict, rows: list[dict], log: Console) -> Outcome:
+    """Fit, then score the chosen checkpoint and write metrics, plots and the final manifest."""
+    try:
+        session = training.fit(model, cfg, data, run, manifest, rows, log)
+        if not session.rows:
+            raise RunError("training produced no epochs")
+        status = "stopped_early" if session.stop_reason else "completed"
+        metrics = _finish(cfg, data, run, manifest, session, log)
+    except interrupts.Interrupted as exc:
+        manifest.update(status="interrupted", interrupted_at=_now(), signal=str(exc))
+        run.write_manifest(manifest)
+        log(f"Interrupted by {exc} after epoch {manifest.get('epochs_completed', 0)}; nothing of the partial epoch was kept.")
+        log(f"Resume with: mnist-cnn train --resume {run.root}")
+        raise
+    except BaseException as exc:
+        manifest.update(status="failed", failed_at=_now(), error=f"{type(exc).__name__}: {exc}"[:500])
+        run.write_manifest(manifest)
+        raise
+    manifest.update(status=status, stop_reason=session.stop_reason, finished_at=_now())
+    manifest["stopped_early"] = {"stopped": bool(session.stop_reason), "epoch": session.rows[-1]["epoch"],
+                                 "reason": session.stop_reason}  # fmt: skip
+    run.write_manifest(manifest)
+    test = metrics["test"]
+    log(f"Test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} ({metrics['checkpoint']} checkpoint, "
+        f"epoch {metrics['checkpoint_epoch']}); fit {sum(session.epoch_seconds):.1f}s; run {run.root}")  # fmt: skip
+    return Outcome(run, status, metrics)
+
+
+def _finish(cfg: Config, data, run: RunDir, manifest: dict, session, log: Console) -> dict:
+    which = cfg.train.checkpoint.use_for_test
+    entry = manifest["checkpoints"].get(which) or manifest["checkpoints"]["last"]
+    if which == "best" and "best" not in manifest["checkpoints"]:
+        which = "last"
+    started = time.perf_counter()
+    model = training.load_checkpoint(run.checkpoint(which), entry["sha256"])
+    summary, probs = evaluate.score(model, data.x_test, data.y_test)
+    metrics = {
+        "checkpoint": which,
+        "checkpoint_epoch": entry["epoch"],
+        "checkpoint_sha256": entry["sha256"],
+        "test": summary,
+        "parameters": model.count_params(),
+        "epochs": len(session.rows),
+        "fit_seconds": round(sum(session.epoch_seconds), 3),
+        "epoch_seconds": session.epoch_seconds,
+        "evaluate_seconds": round(time.perf_counter() - started, 3),
+    }
+    atomic.write_json(run.metrics, metrics)
+    plots.plot_history(session.rows, run.plots / "history.png")
+    evaluate.write_plots(run, data.x_test, data.y_test, probs, summary)
+    return metrics

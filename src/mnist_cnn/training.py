@@ -1,0 +1,271 @@
+"""One training session: seeding, precision, compile, the input pipeline, fit, commit and resume."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn import atomic, interrupts
+from mnist_cnn.config import Config
+from mnist_cnn.data import Prepared
+from mnist_cnn.rundir import RunDir, RunError, file_sha256, write_history
+
+Log = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------- process setup
+
+
+def cpu_supports_bf16() -> bool:
+    """True if this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(requested: str) -> str:
+    """Map 'auto' to a Keras dtype policy this hardware runs fast and accurately."""
+    if requested != "auto":
+        return requested
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        major = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))[0]
+        return "mixed_bfloat16" if major >= 8 else "mixed_float16" if major >= 7 else "float32"
+    return "mixed_bfloat16" if cpu_supports_bf16() else "float32"
+
+
+def configure_process(cfg: Config) -> dict:
+    """Seed everything from cfg.seed, apply thread and determinism settings; return what was set.
+
+    Must run before TensorFlow executes its first op (thread pools are fixed from then on).
+    """
+    import keras
+    import tensorflow as tf
+
+    repro = cfg.reproducibility
+    if repro.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(repro.intra_op_threads)
+    if repro.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(repro.inter_op_threads)
+    keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow in one call
+    if repro.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    precision = resolve_precision(cfg.train.precision)
+    keras.mixed_precision.set_global_policy(precision)
+    return {
+        "seed": cfg.seed,
+        "op_determinism": repro.deterministic,
+        "precision": precision,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+    }
+
+
+# ---------------------------------------------------------------------------- model and data
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Batches per epoch; the last one may be partial, as in Keras."""
+    return math.ceil(num_examples / batch_size)
+
+
+def make_optimizer(cfg: Config, num_examples: int):
+    """The configured optimizer, with its learning-rate schedule."""
+    import keras
+
+    opt = cfg.train.optimizer
+    defaults = {"adam": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3, "adadelta": 1e-3}
+    rate = opt.learning_rate if opt.learning_rate is not None else defaults[opt.name]
+    if opt.schedule == "cosine":
+        steps = steps_per_epoch(num_examples, cfg.train.batch_size)
+        warmup = int(round(opt.warmup_epochs * steps))
+        total = cfg.train.epochs * steps
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else rate,
+            decay_steps=total - warmup,
+            alpha=0.0,
+            warmup_target=rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    if opt.name == "adam":
+        return keras.optimizers.Adam(learning_rate=rate)
+    if opt.name == "sgd":
+        return keras.optimizers.SGD(learning_rate=rate, momentum=opt.momentum)
+    if opt.name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=rate, momentum=opt.momentum)
+    return keras.optimizers.Adadelta(learning_rate=rate)
+
+
+def compile_model(model, cfg: Config, num_examples: int) -> None:
+    """Compile with the configured optimizer, cross-entropy loss and accuracy."""
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(cfg, num_examples),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.train.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
+    """The shuffle order of one epoch, a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int):
+    """Batches for epochs first_epoch..epochs-1, each epoch shuffled by epoch_permutation.
+
+    Gathering batches by index from tensors that live once in memory avoids Keras copying the
+    arrays every epoch, and makes the order reproducible from any starting epoch.
+    """
+    import tensorflow as tf
+
+    perms = np.stack([epoch_permutation(cfg.seed, e, len(x)) for e in range(first_epoch, cfg.train.epochs)])
+    images, labels = tf.constant(x), tf.one_hot(tf.constant(y, dtype=tf.int32), 10)
+    batch = cfg.train.batch_size
+    ds = tf.data.Dataset.from_tensor_slices(perms).flat_map(
+        lambda perm: tf.data.Dataset.from_tensor_slices(perm).batch(batch)
+    )
+    ds = ds.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
+    return ds.prefetch(2)
+
+
+def validation_dataset(data: Prepared, batch_size: int):
+    """Validation batches as a tf.data pipeline (no parallel map, so no thread-pool surprises), or None."""
+    import tensorflow as tf
+
+    if data.x_val is None:
+        return None
+    labels = tf.one_hot(tf.constant(data.y_val, dtype=tf.int32), 10)
+    return tf.data.Dataset.from_tensor_slices((data.x_val, labels)).batch(batch_size)
+
+
+# ---------------------------------------------------------------------------- the session
+
+
+@dataclass
+class Session:
+    """What a finished (or stopped) fit leaves behind."""
+
+    rows: list[dict]
+    stop_reason: str | None
+    fit_seconds: float
+    epoch_seconds: list[float]
+
+
+class CheckpointStore:
+    """Writes the end-of-epoch state of a run: last/previous/best checkpoints, history, manifest.
+
+    Two recent checkpoints are kept so that a torn or corrupt `last.keras` (disk full, SIGKILL in
+    an unlucky place on a filesystem without atomic rename) can fall back to `previous.keras`.
+    """
+
+    def __init__(self, run: RunDir, cfg: Config, manifest: dict, epoch_seconds: list[float]):
+        self.run, self.cfg, self.manifest, self.epoch_seconds = run, cfg, manifest, epoch_seconds
+
+    def commit(self, rows: list[dict], model, seconds: float) -> None:
+        """Save the checkpoint(s) then history then manifest, each atomically, in that order."""
+        from mnist_cnn.callbacks import best_epoch
+
+        run, epoch = self.run, rows[-1]["epoch"]
+        incoming = run.checkpoints / "incoming.keras"
+        with atomic.atomic_path(incoming) as tmp:
+            model.save(tmp)
+        digest = file_sha256(incoming)
+        # Rotate: a crash between these renames leaves the recorded checkpoint in previous.keras.
+        if run.last_checkpoint.exists():
+            os.replace(run.last_checkpoint, run.previous_checkpoint)
+        os.replace(incoming, run.last_checkpoint)
+        checkpoints = self.manifest.setdefault("checkpoints", {})
+        if "last" in checkpoints:
+            checkpoints["previous"] = checkpoints["last"]
+        checkpoints["last"] = {"epoch": epoch, "sha256": digest}
+        if best_epoch(rows, self.cfg.train.checkpoint.monitor) == epoch:
+            with atomic.atomic_path(run.best_checkpoint) as tmp:
+                shutil.copyfile(run.last_checkpoint, tmp)
+            checkpoints["best"] = {"epoch": epoch, "sha256": digest, "monitor": self.cfg.train.checkpoint.monitor}
+        write_history(run, rows)
+        self.epoch_seconds.append(round(seconds, 3))
+        self.manifest["epochs_completed"] = epoch
+        self.manifest["epoch_seconds"] = self.epoch_seconds
+        run.write_manifest(self.manifest)
+
+
+def fit(model, cfg: Config, data: Prepared, run: RunDir, manifest: dict, rows: list[dict], log: Log) -> Session:
+    """Train from len(rows) epochs done to cfg.train.epochs, committing every epoch to `run`."""
+    import keras
+
+    from mnist_cnn.callbacks import EpochCommit, EpochSeeding, stop_reason
+
+    first_epoch = len(rows)
+    epoch_seconds = list(manifest.get("epoch_seconds", []))[:first_epoch]
+    if rows and stop_reason(rows, cfg):
+        return Session(rows, stop_reason(rows, cfg), 0.0, epoch_seconds)
+    store = CheckpointStore(run, cfg, manifest, epoch_seconds)
+    commit = EpochCommit(cfg, rows, store.commit, log)
+    callbacks = [EpochSeeding(cfg.seed), commit]
+    if cfg.output.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)))
+    started = time.perf_counter()
+    if first_epoch < cfg.train.epochs:
+        with interrupts.raising_on_signals():
+            model.fit(
+                training_dataset(data.x_train, data.y_train, cfg, first_epoch),
+                epochs=cfg.train.epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps_per_epoch(len(data.x_train), cfg.train.batch_size),
+                validation_data=validation_dataset(data, cfg.train.batch_size),
+                callbacks=callbacks,
+                shuffle=False,  # the dataset is already shuffled per (seed, epoch)
+                verbose=0,
+            )
+    return Session(rows, commit.stop_reason, time.perf_counter() - started, epoch_seconds)
+
+
+# ---------------------------------------------------------------------------- resume
+
+
+def load_checkpoint(path: Path, expected_sha256: str | None = None):
+    """Load a .keras checkpoint in safe mode, after checking its hash if one is given."""
+    import keras
+
+    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
+        raise RunError(f"{path}: SHA-256 differs from the one recorded in the manifest (changed or damaged)")
+    return keras.saving.load_model(path, safe_mode=True, compile=True)
+
+
+def restore_for_resume(run: RunDir, manifest: dict, log: Log):
+    """The model of the last good checkpoint and the epoch it ends; falls back to previous.keras."""
+    recorded = manifest.get("checkpoints", {})
+    candidates = [
+        (path, entry)
+        for entry in (recorded.get("last"), recorded.get("previous"))
+        if entry
+        for path in (run.last_checkpoint, run.previous_checkpoint)
+    ]
+    problems = []
+    for path, entry in candidates:
+        if not path.exists():
+            continue
+        try:
+            model = load_checkpoint(path, entry["sha256"])
+        except Exception as exc:  # any damage in the archive surfaces as some exception
+            problems.append(f"{path.name}: {str(exc).splitlines()[0]}")
+            continue
+        if entry is not recorded.get("last"):
+            log(f"Warning: the last checkpoint is unusable; resuming from epoch {entry['epoch']} instead")
+        return model, entry["epoch"]
+    detail = "; ".join(dict.fromkeys(problems)) or "no checkpoint files"
+    raise RunError(f"{run.root}: no usable checkpoint to resume from ({detail}); start a new run instead")
