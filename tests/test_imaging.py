@@ -44,7 +44,9 @@ def ring_mask(size=(300, 400), box=(60, 80, 200, 300)) -> Image.Image:
 
 def on_paper(mask: Image.Image, paper=PAPER, ink=INK) -> Image.Image:
     """Dark ink on tinted paper (RGB), the way a phone photo looks."""
-    return Image.composite(Image.new("RGB", mask.size, ink), Image.new("RGB", mask.size, paper), mask)
+    return Image.composite(
+        Image.new("RGB", mask.size, ink), Image.new("RGB", mask.size, paper), mask
+    )
 
 
 def gray(mask: Image.Image) -> np.ndarray:
@@ -159,6 +161,14 @@ def test_transparent_background_is_white_paper(tmp_path: Path, reference: np.nda
     rgba.paste(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), mask=seven_mask())
     result = preprocess_file(save(rgba, tmp_path, "ink.png"))
     assert_digit(result.image)
+    assert corr(result.image, reference) > 0.97
+
+
+def test_white_ink_on_transparent_background(tmp_path: Path, reference: np.ndarray) -> None:
+    rgba = Image.new("RGBA", (300, 400), (0, 0, 0, 0))
+    rgba.paste(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), mask=seven_mask())
+    result = preprocess_file(save(rgba, tmp_path, "white-ink.png"))
+    assert any("white ink" in note for note in result.notes)
     assert corr(result.image, reference) > 0.97
 
 

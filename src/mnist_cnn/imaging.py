@@ -72,13 +72,8 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
         raise ImageError("cannot read the file (permission denied)") from None
     except Exception as exc:  # any other parser failure (struct.error, SyntaxError, ...)
         raise ImageError(f"image header is corrupt ({_reason(exc)})") from None
-    width, height = img.size
     try:
-        if width * height > max_pixels:
-            raise ImageError(
-                f"image is {width}×{height} pixels: more than the {max_pixels:,}-pixel limit"
-            )
-        _check_shape(width, height)
+        _check_shape(*img.size, max_pixels=max_pixels)  # from the header: nothing decoded yet
     except ImageError:
         img.close()
         raise
@@ -157,8 +152,12 @@ def _check_path(path: Path) -> None:
         raise ImageError(f"cannot read the file ({_reason(exc)})") from None
 
 
-def _check_shape(width: int, height: int) -> None:
-    """Refuse images too small or too elongated to hold a digit."""
+def _check_shape(width: int, height: int, max_pixels: int | None = None) -> None:
+    """Refuse images too large to decode safely, or too small or elongated to hold a digit."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(
+            f"image is {width}×{height} pixels: more than the {max_pixels:,}-pixel limit"
+        )
     if max(width, height) < MIN_SIDE:
         raise ImageError(f"image is {width}×{height} pixels: too small to hold a digit")
     if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
@@ -192,32 +191,42 @@ def _to_gray(img: Image.Image, notes: list[str]) -> np.ndarray:
     if img.mode in ("I", "F"):
         return _scale_range(np.asarray(img).astype(np.float32))
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
-            notes.append("transparent areas treated as white paper")
-        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), rgba)
-    if img.mode == "LAB":
-        img = img.getchannel(0)  # lightness
-    elif img.mode != "L":
+        img = _flatten(img, notes)
+    try:
+        img = img.getchannel(0) if img.mode == "LAB" else img.convert("L")
+    except ValueError:  # modes without a direct route to L
         try:
-            img = img.convert("L")
-        except ValueError:  # modes without a direct route (e.g. HSV, YCbCr on some builds)
             img = img.convert("RGB").convert("L")
+        except ValueError:
+            raise ImageError(f"unsupported image mode {img.mode}") from None
     img = img.resize(_work_size(*img.size), Image.Resampling.BOX)
     return np.asarray(img).astype(np.float32) / 255.0
+
+
+def _flatten(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Composite transparency over white paper (over black if the ink itself is white)."""
+    rgba = img.convert("RGBA")
+    alpha_lo, alpha_hi = rgba.getchannel("A").getextrema()
+    if alpha_lo == 255:
+        return rgba.convert("L")
+    on_white = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
+    lo, hi = on_white.getextrema()
+    if hi - lo > 25 or alpha_hi - alpha_lo <= 25:
+        notes.append("transparent areas treated as white paper")
+        return on_white
+    # Over white nothing shows, yet the alpha holds a drawing: white strokes on transparency.
+    notes.append("white ink on a transparent background: placed on black")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, "black"), rgba).convert("L")
 
 
 def _scale_range(arr: np.ndarray) -> np.ndarray:
     """Scale a 32-bit int or float image by the bit depth its values imply."""
     arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
-    if lo < 0 or hi > 65535:
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0 or hi > 65535:  # no known depth: stretch the range
         return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-    # "I" holds 16-bit PNG/PGM data; "F" is usually 0..1 or 0..255.
-    for depth in (1.0, 255.0):
-        if hi <= depth:
-            return arr / depth
-    return arr / 65535.0
+    # "I" usually holds 16-bit PNG/PGM data; "F" is usually 0..1 or 0..255.
+    return arr / (1.0 if hi <= 1 else 255.0 if hi <= 255 else 65535.0)
 
 
 def _work_size(width: int, height: int) -> tuple[int, int]:
@@ -238,17 +247,12 @@ def _median3(a: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(a.astype(np.float32)).filter(ImageFilter.MedianFilter(3)))
 
 
-def _noise(a: np.ndarray) -> float:
-    """Robust standard deviation (median absolute deviation × 1.4826)."""
-    return float(1.4826 * np.median(np.abs(a - np.median(a))))
-
-
 def _border(a: np.ndarray) -> np.ndarray:
     """Pixels of a frame 1/20 of the side wide (at least 1 px): mostly paper in any picture."""
     k = max(1, min(a.shape) // 20)
-    return np.concatenate(
-        [a[:k].ravel(), a[-k:].ravel(), a[k:-k, :k].ravel(), a[k:-k, -k:].ravel()]
-    )
+    frame = np.ones(a.shape, dtype=bool)
+    frame[k:-k, k:-k] = False
+    return a[frame]
 
 
 def _light_background(g: np.ndarray) -> bool:
@@ -263,7 +267,8 @@ def _isolate_ink(bright: np.ndarray) -> np.ndarray:
     paper = np.median(_border(bright))
     ink = np.clip(bright - paper, 0.0, None)
     peak = float(ink.max())
-    if peak < max(MIN_CONTRAST, 6 * _noise(_border(bright))):
+    paper_noise = 1.4826 * np.median(np.abs(_border(bright) - paper))  # robust sigma (MAD)
+    if peak < max(MIN_CONTRAST, 6 * paper_noise):
         raise ImageError("no digit found (the image looks blank)")
     # A ramp rather than a hard cut keeps anti-aliased stroke edges while paper becomes 0.
     return np.clip((ink / peak - INK_THRESHOLD) / (1.0 - INK_THRESHOLD), 0.0, 1.0)
@@ -301,9 +306,7 @@ def _fit_box(crop: np.ndarray) -> np.ndarray:
 def _centre(patch: np.ndarray) -> np.ndarray:
     """Place the patch in the field with its centre of mass at CENTRE, clipped to stay inside."""
     height, width = patch.shape
-    mass = patch.sum()
-    cy = float(np.arange(height) @ patch.sum(axis=1)) / mass
-    cx = float(np.arange(width) @ patch.sum(axis=0)) / mass
+    cy, cx = _mass_centre(patch)
     top = int(np.clip(np.floor(CENTRE - cy + 0.5), 0, FIELD - height))
     left = int(np.clip(np.floor(CENTRE - cx + 0.5), 0, FIELD - width))
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
@@ -317,7 +320,12 @@ def _already_mnist(g: np.ndarray) -> bool:
     if rows.size == 0:
         return False
     side = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
-    mass = g.sum()
-    cy = float(np.arange(FIELD) @ g.sum(axis=1)) / mass
-    cx = float(np.arange(FIELD) @ g.sum(axis=0)) / mass
-    return abs(side - BOX) <= 3 and max(abs(cy - CENTRE), abs(cx - CENTRE)) <= 1.0
+    offset = np.abs(np.subtract(_mass_centre(g), CENTRE))
+    return abs(side - BOX) <= 3 and offset.max() <= 1.0
+
+
+def _mass_centre(a: np.ndarray) -> tuple[float, float]:
+    """(row, column) centre of mass in index coordinates."""
+    mass = float(a.sum())
+    rows, cols = np.arange(a.shape[0]), np.arange(a.shape[1])
+    return float(rows @ a.sum(axis=1)) / mass, float(cols @ a.sum(axis=0)) / mass

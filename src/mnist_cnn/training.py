@@ -155,6 +155,24 @@ def validation_dataset(data: Prepared, batch_size: int):
 # ---------------------------------------------------------------------------- the session
 
 
+def weights_sha256(model) -> str:
+    """SHA-256 over the model's weights and the optimizer's state, in order.
+
+    A .keras file embeds the save date, so two bit-identical models give different file
+    hashes; this digest is what to compare across runs (the file hash guards integrity).
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    variables = list(model.weights) + list(getattr(model.optimizer, "variables", []) or [])
+    for variable in variables:
+        # Not the variable's path: Keras names variables differently after loading a file.
+        value = np.ascontiguousarray(variable.numpy())
+        digest.update(f"{value.dtype}:{value.shape};".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class Session:
     """What a finished (or stopped) fit leaves behind."""
@@ -191,11 +209,11 @@ class CheckpointStore:
         checkpoints = self.manifest.setdefault("checkpoints", {})
         if "last" in checkpoints:
             checkpoints["previous"] = checkpoints["last"]
-        checkpoints["last"] = {"epoch": epoch, "sha256": digest}
+        checkpoints["last"] = {"epoch": epoch, "sha256": digest, "weights_sha256": weights_sha256(model)}
         if best_epoch(rows, self.cfg.train.checkpoint.monitor) == epoch:
             with atomic.atomic_path(run.best_checkpoint) as tmp:
                 shutil.copyfile(run.last_checkpoint, tmp)
-            checkpoints["best"] = {"epoch": epoch, "sha256": digest, "monitor": self.cfg.train.checkpoint.monitor}
+            checkpoints["best"] = {**checkpoints["last"], "monitor": self.cfg.train.checkpoint.monitor}
         write_history(run, rows)
         self.epoch_seconds.append(round(seconds, 3))
         self.manifest["epochs_completed"] = epoch
