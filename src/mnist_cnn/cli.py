@@ -159,6 +159,32 @@ def models(as_json) -> None:
     click.echo(f"{'custom':<18} {'':>10}         your own layer list (model.layers in the config)")
 
 
+# ---------------------------------------------------------------------------- runs
+
+
+@cli.group()
+def runs() -> None:
+    """Inspect and compare run directories."""
+
+
+@runs.command("compare")
+@click.argument("run_a", type=click.Path(file_okay=False))
+@click.argument("run_b", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def runs_compare(run_a, run_b, as_json) -> None:
+    """Say whether two runs have identical history and weights, and which environment facts differ.
+
+    Exits 0 when identical and 1 when they differ (like cmp), so scripts can test it.
+    """
+    from mnist_cnn.compare import compare_runs, format_comparison
+    from mnist_cnn.rundir import RunDir
+
+    result = compare_runs(RunDir(_existing_dir(run_a)), RunDir(_existing_dir(run_b)))
+    _emit_json(result) if as_json else click.echo(format_comparison(result))
+    if not result["identical"]:
+        sys.exit(EXIT_RUNTIME)
+
+
 # ---------------------------------------------------------------------------- entry point
 
 

@@ -107,7 +107,7 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
         log(f"Warning: settings differ from the original session: {facts} vs {manifest.get('reproducibility')}")
     mnist = mnist_loader(cfg)
     data = prepare(mnist, cfg.data)
-    model, epoch = training.restore_for_resume(run, manifest, log)
+    model, epoch = _restore(run, cfg, manifest, len(data.x_train), log)
     rows = rundir.read_history(run)[:epoch]
     if len(rows) != epoch:
         raise RunError(f"{run.root}: history.csv has {len(rows)} epochs but the checkpoint is from epoch {epoch}")
@@ -118,6 +118,19 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
     run.write_manifest(manifest)
     log(f"Resuming {run.root} from epoch {epoch} of {cfg.train.epochs}")
     return _fit_and_finish(model, cfg, data, run, manifest, rows, log)
+
+
+def _restore(run: RunDir, cfg: Config, manifest: dict, num_examples: int, log: Console):
+    """The model to continue from and its epoch; epoch 0 if the run was stopped before any commit."""
+    if manifest.get("checkpoints"):
+        return training.restore_for_resume(run, manifest, log)
+    from mnist_cnn.models import build_model
+
+    # Nothing was committed, so the exact continuation is the same seeded start as a new run.
+    log("No epoch was completed before the interruption: starting again from epoch 0 with the run's seed.")
+    model = build_model(cfg.model, cfg.seed)
+    training.compile_model(model, cfg, num_examples)
+    return model, 0
 
 
 def _check_resume_config(original: Config, cfg: Config) -> None:

@@ -1,0 +1,77 @@
+"""Compare two runs: are their histories and weights identical, and if not, which recorded facts differ?"""
+
+from __future__ import annotations
+
+from mnist_cnn.environment import COMPARABLE
+from mnist_cnn.rundir import RunDir
+
+
+def _flatten(value, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def environment_differences(a: dict, b: dict) -> list[dict]:
+    """Manifest facts that can change results (versions, CPU, GPU, threads, precision) and differ."""
+    facts_a = _flatten({k: a.get(k) for k in COMPARABLE})
+    facts_b = _flatten({k: b.get(k) for k in COMPARABLE})
+    return [
+        {"fact": key, "a": facts_a.get(key), "b": facts_b.get(key)}
+        for key in sorted(set(facts_a) | set(facts_b))
+        if facts_a.get(key) != facts_b.get(key)
+    ]
+
+
+def _training_config(run: RunDir) -> dict | None:
+    """The run's config without `output` (where a run was written does not change what it learns)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(run.config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return {k: v for k, v in raw.items() if k != "output"} if isinstance(raw, dict) else None
+
+
+def compare_runs(a: RunDir, b: RunDir) -> dict:
+    """A JSON-able verdict: identical history bytes and checkpoint weights, plus environment differences."""
+    manifest_a, manifest_b = a.read_manifest(), b.read_manifest()
+    history = a.history_csv.is_file() and b.history_csv.is_file()
+    history_identical = history and a.history_csv.read_bytes() == b.history_csv.read_bytes()
+    checkpoints = {}
+    for which in ("last", "best"):
+        wa = manifest_a.get("checkpoints", {}).get(which, {}).get("weights_sha256")
+        wb = manifest_b.get("checkpoints", {}).get(which, {}).get("weights_sha256")
+        checkpoints[which] = {"a": wa, "b": wb, "identical": wa is not None and wa == wb}
+    config_identical = _training_config(a) == _training_config(b)
+    identical = history_identical and all(c["identical"] for c in checkpoints.values())
+    return {
+        "a": str(a.root),
+        "b": str(b.root),
+        "identical": identical,
+        "history_identical": history_identical,
+        "checkpoints": checkpoints,
+        "config_identical": config_identical,
+        "environment_differences": environment_differences(manifest_a, manifest_b),
+    }
+
+
+def format_comparison(result: dict) -> str:
+    """Human-readable verdict for the console."""
+    lines = [f"A: {result['a']}", f"B: {result['b']}"]
+    verdict = "IDENTICAL" if result["identical"] else "DIFFERENT"
+    lines.append(f"Verdict: {verdict} (history {'same' if result['history_identical'] else 'differs'}, "
+                 + ", ".join(f"{k} weights {'same' if v['identical'] else 'differ'}" for k, v in result["checkpoints"].items())
+                 + ")")  # fmt: skip
+    if not result["config_identical"]:
+        lines.append("Configs differ: the runs were not asked to do the same thing.")
+    if result["environment_differences"]:
+        lines.append("Recorded environment facts that differ:")
+        lines += [f"  {d['fact']}: {d['a']!r} vs {d['b']!r}" for d in result["environment_differences"]]
+    elif not result["identical"]:
+        lines.append("No recorded environment fact differs.")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""Interruption and exact resume, driven by real signals to a training subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CLI, SMOKE, cli_subprocess_env
+from mnist_cnn import rundir
+
+pytestmark = pytest.mark.smoke
+EPOCHS = 4
+SETTINGS = ["--set", f"train.epochs={EPOCHS}"]
+
+
+def _start(runs_dir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*CLI, "train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cli_subprocess_env(),
+        cwd=runs_dir.parent,
+    )
+
+
+def _train(runs_dir: Path, *args: str) -> tuple[int, str]:
+    proc = _start(runs_dir, *args)
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out
+
+
+def _run_dir(runs_dir: Path) -> rundir.RunDir:
+    (root,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return rundir.RunDir(root)
+
+
+def _wait_for_epochs(runs_dir: Path, proc: subprocess.Popen, count: int, timeout: float = 240) -> rundir.RunDir:
+    """Poll the manifest until `count` epochs are committed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        runs = [p for p in runs_dir.glob("*/manifest.json")] if runs_dir.exists() else []
+        if runs:
+            try:
+                if json.loads(runs[0].read_text()).get("epochs_completed", 0) >= count:
+                    return rundir.RunDir(runs[0].parent)
+            except ValueError:
+                pytest.fail("torn manifest.json observed while training")
+        time.sleep(0.02)
+    pytest.fail(f"no {count} epochs committed within {timeout}s")
+
+
+def _final_state(run: rundir.RunDir) -> tuple[bytes, str, str]:
+    manifest = run.read_manifest()
+    return run.history_csv.read_bytes(), manifest["checkpoints"]["last"]["weights_sha256"], manifest["status"]
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, mnist):
+    """The uninterrupted reference run."""
+    runs_dir = tmp_path_factory.mktemp("straight") / "runs"
+    code, out = _train(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
+    assert code == 0, out
+    return _final_state(_run_dir(runs_dir))
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_then_resume_is_exact(tmp_path, straight, sig, code):
+    runs_dir = tmp_path / "runs"
+    proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
+    run = _wait_for_epochs(runs_dir, proc, 2)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == code, out
+    manifest = run.read_manifest()
+    assert manifest["status"] == "interrupted"
+    assert f"Resume with: mnist-cnn train --resume {run.root}" in out
+    assert "Traceback" not in out
+    done = manifest["epochs_completed"]
+    assert len(rundir.read_history(run)) == done and 2 <= done < EPOCHS
+
+    resumed, out = _train(runs_dir, "--resume", str(run.root))
+    assert resumed == 0, out
+    assert f"Resuming {run.root} from epoch {done}" in out
+    assert _final_state(run) == straight
+
+
+def test_sigkill_at_several_moments_then_resume(tmp_path, straight):
+    """SIGKILL leaves no torn file; resume always reaches the uninterrupted result."""
+    for attempt, delay in enumerate((0.0, 0.05, 0.15, 0.3)):
+        runs_dir = tmp_path / f"runs{attempt}"
+        proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
+        run = _wait_for_epochs(runs_dir, proc, 1)
+        time.sleep(delay)
+        proc.kill()
+        proc.communicate(timeout=60)
+        manifest = run.read_manifest()  # parses: not torn
+        assert manifest["status"] == "running"  # SIGKILL gives no chance to say more
+        assert rundir.read_history(run)  # parses too
+        code, out = _train(runs_dir, "--resume", str(run.root))
+        assert code == 0, f"attempt {attempt}: {out}"
+        assert _final_state(run) == straight, f"attempt {attempt} after {delay}s"
+
+
+def _interrupted_run(tmp_path: Path, epochs_done: int) -> rundir.RunDir:
+    """A run stopped (via SIGINT) with at least `epochs_done` epochs committed."""
+    runs_dir = tmp_path / "runs"
+    proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
+    run = _wait_for_epochs(runs_dir, proc, epochs_done)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    return run
+
+
+def test_truncated_last_checkpoint_falls_back_to_previous(tmp_path, straight):
+    run = _interrupted_run(tmp_path, 2)
+    data = run.last_checkpoint.read_bytes()
+    run.last_checkpoint.write_bytes(data[: len(data) // 2])
+    code, out = _train(run.root.parent, "--resume", str(run.root))
+    assert code == 0, out
+    assert "the last checkpoint is unusable; resuming from epoch" in out
+    assert _final_state(run) == straight
+
+
+def test_no_usable_checkpoint_stops_with_a_message(tmp_path):
+    run = _interrupted_run(tmp_path, 1)
+    for path in (run.last_checkpoint, run.previous_checkpoint):
+        if path.exists():
+            path.write_bytes(b"garbage")
+    code, out = _train(run.root.parent, "--resume", str(run.root))
+    assert code == 1
+    assert "no usable checkpoint to resume from" in out and "Traceback" not in out
+    assert run.read_manifest()["status"] == "interrupted"
+
+
+def test_changed_config_is_refused_but_more_epochs_are_allowed(tmp_path, straight):
+    run = _interrupted_run(tmp_path, 1)
+    before = run.manifest.read_bytes()
+    code, out = _train(run.root.parent, "--resume", str(run.root), "--set", "train.batch_size=16")
+    assert code == 2
+    assert "only train.epochs may change, but train.batch_size differ" in out
+    assert run.manifest.read_bytes() == before
+    code, out = _train(run.root.parent, "--resume", str(run.root), "--set", f"train.epochs={EPOCHS + 1}")
+    assert code == 0, out
+    assert len(rundir.read_history(run)) == EPOCHS + 1
+    assert rundir.read_history(run)[:EPOCHS] == [
+        {k: float(v) if k != "epoch" else int(v) for k, v in row.items()}
+        for row in rundir.read_history(run)[:EPOCHS]
+    ]
+    assert run.history_csv.read_bytes().startswith(straight[0])
+
+
+def test_resuming_a_completed_run_does_nothing(tmp_path, straight):
+    runs_dir = tmp_path / "runs"
+    code, _ = _train(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), "--set", "train.epochs=1")
+    assert code == 0
+    run = _run_dir(runs_dir)
+    before = {p: p.read_bytes() for p in run.root.rglob("*") if p.is_file() and p.name != "train.log"}
+    code, out = _train(runs_dir, "--resume", str(run.root))
+    assert code == 0
+    assert "run already completed (1 epochs); nothing to resume." in out
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_crash_between_checkpoint_renames_resumes_from_recorded_epoch(tmp_path, straight, monkeypatch, mnist):
+    """A crash after last.keras was rotated away but before the new one landed (in-process fault)."""
+    from mnist_cnn.cli import main
+
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky_replace(src, dst):
+        if str(dst).endswith("last.keras"):
+            calls["n"] += 1
+            if calls["n"] == 2:  # epoch 2's final rename
+                raise OSError("simulated crash")
+        return real_replace(src, dst)
+
+    runs_dir = tmp_path / "runs"
+    monkeypatch.setattr(os, "replace", flaky_replace)
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS])
+    assert info.value.code == 1
+    monkeypatch.setattr(os, "replace", real_replace)
+    run = _run_dir(runs_dir)
+    assert not run.last_checkpoint.exists() and run.read_manifest()["epochs_completed"] == 1
+    code, out = _train(runs_dir, "--resume", str(run.root))
+    assert code == 0, out
+    assert _final_state(run) == straight
