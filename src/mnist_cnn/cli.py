@@ -159,6 +159,82 @@ def models(as_json) -> None:
     click.echo(f"{'custom':<18} {'':>10}         your own layer list (model.layers in the config)")
 
 
+# ---------------------------------------------------------------------------- evaluate and predict
+
+
+@cli.command()
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--model", "model_file", type=click.Path(dir_okay=False), help="Score this .keras file instead of a run.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), help="Which checkpoint of the run (default: the one its metrics used).")
+@click.option("--data", type=click.Path(), help="Dataset file or folder (default: as for train).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def evaluate(run_dir, model_file, checkpoint, data, as_json) -> None:
+    """Score a run's checkpoint (or a .keras file) on the MNIST test set."""
+    from mnist_cnn import evaluate as evaluation
+
+    if bool(run_dir) == bool(model_file):
+        raise Failure("give a RUN_DIR or --model FILE.keras (not both)", EXIT_USAGE)
+    if run_dir:
+        _existing_dir(run_dir)
+    _quiet_tensorflow()
+    echo = (lambda m: click.echo(m, err=True)) if as_json else click.echo
+    result = evaluation.evaluate(run_dir, model_file, checkpoint, data, log=echo)
+    if as_json:
+        return _emit_json(result)
+    from mnist_cnn.scores import format_report
+
+    click.echo(f"Model: {result['model']}")
+    click.echo(f"Loss: {result['test']['loss']:.4f}")
+    click.echo(format_report(result["test"]))
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", "model", help="A run directory or .keras file (default: the latest finished run).")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Where to look for the latest run.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), help="Which checkpoint of a run (default: the one its metrics used).")
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 10), help="How many candidates to show.")
+@click.option("--save-preprocessed", type=click.Path(file_okay=False), help="Write the 28x28 images the model saw here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_json) -> None:
+    """Read handwritten digits from image files or folders."""
+    from pathlib import Path
+
+    from mnist_cnn import modelfiles
+    from mnist_cnn import predict as predictor
+
+    source = modelfiles.resolve(model, runs_dir, checkpoint)
+    if not as_json:
+        click.echo(f"Model: {source.describe()}")
+    save_dir = Path(save_preprocessed) if save_preprocessed else None
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
+
+    def load():
+        _quiet_tensorflow()
+        return modelfiles.load(source)
+
+    report = predictor.run(load, images, top_k=top_k, save_dir=save_dir)
+    if as_json:
+        _emit_json(
+            {
+                "model": source.describe(),
+                "predictions": [vars(p) for p in report.predictions],
+                "errors": report.errors,
+            }
+        )
+    else:
+        for p in report.predictions:
+            others = ", ".join(f"{c['digit']} {c['probability']:.1%}" for c in p.top_k)
+            click.echo(f"{p.path}: {p.digit} ({p.probability:.1%})  top-{len(p.top_k)}: {others}")
+            for note in p.notes:
+                click.echo(f"  note: {note}")
+    for error in report.errors:
+        _err(f"{error['path']}: {error['error']}")
+    if report.errors:
+        sys.exit(EXIT_RUNTIME)
+
+
 # ---------------------------------------------------------------------------- runs
 
 
@@ -237,7 +313,9 @@ def _is_user_facing(exc: BaseException) -> bool:
     from mnist_cnn.data import DataError
     from mnist_cnn.rundir import RunError
 
-    return isinstance(exc, (DataError, RunError))
+    from mnist_cnn.modelfiles import ModelError
+
+    return isinstance(exc, (DataError, RunError, ModelError))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from mnist_cnn import plots, scores
@@ -47,3 +50,30 @@ def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.n
         probs[wrong, predicted[wrong]],
         run.plots / "misclassified.png",
     )
+
+
+def evaluate(run_dir: str | None, model_file: str | None, checkpoint: str | None, data_path: str | None, log=print) -> dict:
+    """Score a run's checkpoint (on the run's own test subset) or a .keras file (on the full test set).
+
+    For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it.
+    """
+    from mnist_cnn import atomic, config, data, modelfiles
+
+    if run_dir:
+        run = RunDir(Path(run_dir))
+        source = modelfiles.from_run(run, checkpoint)
+        cfg = config.load(run.config)
+        data_cfg = cfg.data if data_path is None else config.loads("{}", [f"data.path={json.dumps(data_path)}"]).data
+        subset = cfg.data
+    else:
+        run, source = None, modelfiles.resolve(model_file)
+        subset = config.Config().data
+        data_cfg = subset if data_path is None else config.loads("{}", [f"data.path={json.dumps(data_path)}"]).data
+    model = modelfiles.load(source)
+    prepared = data.prepare(data.load_mnist(data_cfg.path, log=log), subset)
+    summary, probs = score(model, prepared.x_test, prepared.y_test)
+    result = {"model": source.describe(), "checkpoint": source.checkpoint, "sha256": source.expected_sha256, "test": summary}
+    if run is not None:
+        atomic.write_json(run.root / "evaluation.json", result)
+        write_plots(run, prepared.x_test, prepared.y_test, probs, summary)
+    return result

@@ -1,0 +1,96 @@
+"""Model files are code: find them, check them and load them only in Keras safe mode."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnist_cnn.rundir import RunDir, RunError, file_sha256, latest_run
+
+
+class ModelError(RuntimeError):
+    """A model file cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: a file, and the run it belongs to (if any)."""
+
+    path: Path
+    run: RunDir | None = None
+    checkpoint: str | None = None
+    expected_sha256: str | None = None
+
+    def describe(self) -> str:
+        """One line for the console: which model is used."""
+        if self.run is None:
+            return str(self.path)
+        return f"{self.run.root} ({self.checkpoint} checkpoint)"
+
+
+def from_run(run: RunDir, checkpoint: str | None = None) -> ModelSource:
+    """The run's checkpoint (default: the one its test metrics used) with its recorded hash."""
+    manifest = run.read_manifest()
+    if checkpoint is None:
+        try:
+            checkpoint = json.loads(run.metrics.read_text(encoding="utf-8"))["checkpoint"]
+        except (OSError, ValueError, KeyError):
+            checkpoint = "last"
+    entry = manifest.get("checkpoints", {}).get(checkpoint)
+    if entry is None:
+        raise RunError(f"{run.root}: the run has no '{checkpoint}' checkpoint recorded in its manifest")
+    return ModelSource(run.checkpoint(checkpoint), run, checkpoint, entry["sha256"])
+
+
+def resolve(model: str | None, runs_dir: str | Path = "runs", checkpoint: str | None = None) -> ModelSource:
+    """A run directory, a .keras file, or (None) the most recent finished run under `runs_dir`."""
+    if model is None:
+        run = latest_run(runs_dir)
+        if run is None:
+            raise RunError(f"no finished run under {Path(runs_dir).resolve()}; train one first or pass --model")
+        return from_run(run, checkpoint)
+    path = Path(model)
+    if path.is_dir():
+        return from_run(RunDir(path), checkpoint)
+    if not path.exists():
+        raise ModelError(f"{model}: no such model file or run directory")
+    return ModelSource(path)
+
+
+def load(source: ModelSource):
+    """Load in safe mode after checking hash, suffix and archive; then check input and output shapes."""
+    import keras
+
+    path = source.path
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: only .keras model files are accepted (got '{path.suffix or 'no suffix'}')")
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint file is missing")
+    if source.expected_sha256 and file_sha256(path) != source.expected_sha256:
+        raise ModelError(
+            f"{path}: SHA-256 differs from the one recorded in the run's manifest; "
+            "the file was changed or damaged after training, so it is refused"
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a valid .keras archive")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for bad archives; all mean "unusable"
+        raise ModelError(f"{path}: cannot load this .keras file ({_first_line(exc)})") from None
+    _check_shapes(model, path)
+    return model
+
+
+def _check_shapes(model, path: Path) -> None:
+    inputs, outputs = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
+    if inputs is None or tuple(inputs)[1:] != (28, 28, 1):
+        raise ModelError(f"{path}: model input is {inputs}, expected (None, 28, 28, 1)")
+    if outputs is None or tuple(outputs)[1:] != (10,):
+        raise ModelError(f"{path}: model output is {outputs}, expected 10 classes")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

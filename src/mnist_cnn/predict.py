@@ -1,0 +1,122 @@
+"""Prediction for image files: collect inputs, preprocess them like MNIST, classify in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn import imaging
+
+BATCH = 512
+
+
+@dataclass
+class Prediction:
+    """One image's answer."""
+
+    path: str
+    digit: int
+    probability: float
+    top_k: list[dict]
+    notes: list[str] = field(default_factory=list)
+    preprocessed: str | None = None
+
+
+@dataclass
+class Report:
+    """Everything `predict` found: answers and per-file failures."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+
+    def fail(self, path: str | Path, message: str) -> None:
+        """Record that one input could not be used."""
+        self.errors.append({"path": str(path), "error": message})
+
+
+def collect(inputs: Iterable[str], report: Report) -> list[Path]:
+    """Files given directly, plus every image file inside given folders (recursively, sorted)."""
+    files: list[Path] = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in imaging.IMAGE_SUFFIXES)
+            if not found:
+                suffixes = ", ".join(sorted(imaging.IMAGE_SUFFIXES))
+                report.fail(path, f"no image files in this folder (looked for {suffixes})")
+            files.extend(found)
+        elif path.exists() or path.is_symlink():
+            files.append(path)
+        else:
+            report.fail(path, "no such file or folder")
+    return files
+
+
+def preprocess_all(files: list[Path], report: Report) -> tuple[list[Path], list, np.ndarray]:
+    """Preprocess each file; failures go to the report, the rest come back as a (N, 28, 28, 1) batch."""
+    kept, results = [], []
+    for path in files:
+        try:
+            result = imaging.preprocess_file(path)
+        except imaging.ImageError as exc:
+            report.fail(path, str(exc))
+            continue
+        kept.append(path)
+        results.append(result)
+    images = np.stack([r.image for r in results])[..., np.newaxis] if results else np.zeros((0, 28, 28, 1), np.float32)
+    return kept, results, images
+
+
+def classify(model, images: np.ndarray) -> np.ndarray:
+    """Probabilities (N, 10) in float32.
+
+    Calls the model directly rather than `model.predict`: for the handful of images a person
+    passes, predict's per-call set-up costs more than the arithmetic.
+    """
+    outputs = [np.asarray(model(images[i : i + BATCH], training=False), dtype=np.float32) for i in range(0, len(images), BATCH)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
+
+
+def _saved_name(save_dir: Path, path: Path, used: set[str]) -> Path:
+    """A unique PNG name in save_dir for `path` (two inputs may share a stem)."""
+    name, counter = f"{path.stem}.png", 2
+    while name in used:
+        name, counter = f"{path.stem}-{counter}.png", counter + 1
+    used.add(name)
+    return save_dir / name
+
+
+def run(
+    model_loader: Callable[[], object],
+    inputs: Iterable[str],
+    top_k: int = 3,
+    save_dir: Path | None = None,
+) -> Report:
+    """Predict every input; the model is loaded only if at least one image preprocessed cleanly."""
+    report = Report()
+    kept, results, images = preprocess_all(collect(inputs, report), report)
+    if not kept:
+        return report
+    probs = classify(model_loader(), images)
+    used: set[str] = set()
+    for path, result, row in zip(kept, results, probs):
+        order = np.argsort(-row, kind="stable")[:top_k]
+        saved = None
+        if save_dir is not None:
+            target = _saved_name(save_dir, path, used)
+            imaging.save_preprocessed(result.image, target)
+            saved = str(target)
+        report.predictions.append(
+            Prediction(
+                path=str(path),
+                digit=int(order[0]),
+                probability=float(row[order[0]]),
+                top_k=[{"digit": int(d), "probability": float(row[d])} for d in order],
+                notes=list(result.notes),
+                preprocessed=saved,
+            )
+        )
+    return report
