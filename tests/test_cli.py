@@ -23,7 +23,9 @@ def test_help_does_not_import_tensorflow():
         "heavy = [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
-    result = subprocess.run([*CLI[:1], "-c", code], capture_output=True, text=True, env=cli_subprocess_env(), timeout=60)
+    result = subprocess.run(
+        [*CLI[:1], "-c", code], capture_output=True, text=True, env=cli_subprocess_env(), timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
 

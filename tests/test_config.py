@@ -13,7 +13,10 @@ BAD = [
     ("train: {epochs: 0}", "train.epochs (line 1): 0 is out of range"),
     ("train: {batch_size: 2.5}", "train.batch_size (line 1): expected an integer"),
     ("train: {epochs: true}", "expected an integer, got boolean true"),
-    ("train:\n  optimizer: {learning_rate: 1e-3}", "train.optimizer.learning_rate (line 2): expected a number, got text '1e-3' (YAML reads exponents"),
+    (
+        "train:\n  optimizer: {learning_rate: 1e-3}",
+        "train.optimizer.learning_rate (line 2): expected a number, got text '1e-3' (YAML reads exponents",
+    ),
     ("name: no", "name (line 1): expected text, got boolean false (YAML reads yes/no"),
     ("train: {epochs: 3}\ntrain: {epochs: 4}", "duplicate key 'train' at line 2 (first at line 1)"),
     ("seed: !!python/object/apply:os.system ['echo hi']", "unsupported YAML tag at line 1"),
@@ -21,13 +24,19 @@ BAD = [
     ("- epochs: 3", "expected a mapping of settings at the top level, got a list"),
     ("train: [1, 2]", "train (line 1): expected a mapping of settings, got a list"),
     ("model: {name: cholet}", "model.name: unknown model 'cholet' (did you mean 'chollet'?)"),
-    ("train: {optimizer: {name: adamw}}", "expected one of 'adam', 'sgd', 'rmsprop', 'adadelta', got text 'adamw' (did you mean 'adam'?)"),
+    (
+        "train: {optimizer: {name: adamw}}",
+        "expected one of 'adam', 'sgd', 'rmsprop', 'adadelta', got text 'adamw' (did you mean 'adam'?)",
+    ),
     ("data: {validation: {mode: fraction, fraction: 1.5}}", "data.validation.fraction (line 1): 1.5 is out of range"),
     ("data: {validation: {mode: none}}", "train.checkpoint.monitor: 'val_accuracy' needs a validation split"),
     ("train: {stop_at: {monitor: acc}}", "train.stop_at.monitor: unknown metric 'acc'"),
     ("train: {optimizer: {name: adam, momentum: 0.9}}", "adam takes no momentum"),
     ("model: {name: custom}", "model.layers: a custom model needs a non-empty list of layers"),
-    ("model: {name: custom, layers: [{type: Lambda, args: {}}]}", "model.layers[0].type: 'Lambda' is not an allowed layer"),
+    (
+        "model: {name: custom, layers: [{type: Lambda, args: {}}]}",
+        "model.layers[0].type: 'Lambda' is not an allowed layer",
+    ),
     ("model: {name: chollet, layers: [{type: Dense}]}", "only a custom model takes layers"),
     ("train: {epochs: 3\n", "invalid YAML"),
 ]
@@ -48,7 +57,11 @@ def test_bad_config_gives_one_line_naming_the_problem(tmp_path, text, expected):
 def test_defaults_are_the_chollet_recipe():
     cfg = config.Config()
     assert (cfg.model.name, cfg.train.epochs, cfg.train.batch_size) == ("chollet", 15, 128)
-    assert (cfg.train.optimizer.name, cfg.data.validation.mode, cfg.data.validation.fraction) == ("adam", "fraction", 0.1)
+    assert (cfg.train.optimizer.name, cfg.data.validation.mode, cfg.data.validation.fraction) == (
+        "adam",
+        "fraction",
+        0.1,
+    )
 
 
 def test_resolved_config_loads_back_equal(tmp_path):

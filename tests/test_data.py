@@ -113,7 +113,6 @@ def test_idx_folder_of_real_mnist_verifies(mnist, tmp_path):
     assert from_idx.source == "explicit" and np.array_equal(from_idx.x_test, mnist.x_test)
 
 
-
 def test_a_single_changed_pixel_is_detected(mnist, tmp_path):
     arrays = {name: getattr(mnist, name).copy() for name in data.SHAPES}
     arrays["x_train"][123, 14, 14] ^= 1

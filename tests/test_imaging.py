@@ -44,9 +44,7 @@ def ring_mask(size=(300, 400), box=(60, 80, 200, 300)) -> Image.Image:
 
 def on_paper(mask: Image.Image, paper=PAPER, ink=INK) -> Image.Image:
     """Dark ink on tinted paper (RGB), the way a phone photo looks."""
-    return Image.composite(
-        Image.new("RGB", mask.size, ink), Image.new("RGB", mask.size, paper), mask
-    )
+    return Image.composite(Image.new("RGB", mask.size, ink), Image.new("RGB", mask.size, paper), mask)
 
 
 def gray(mask: Image.Image) -> np.ndarray:

@@ -106,9 +106,7 @@ def test_plot_misclassified(tmp_path):
 
 def test_plot_misclassified_respects_max_items(tmp_path):
     path = tmp_path / "misclassified.png"
-    plots.plot_misclassified(
-        fake_digits(40), np.zeros(40), np.ones(40), np.full(40, 0.9), path, max_items=3
-    )
+    plots.plot_misclassified(fake_digits(40), np.zeros(40), np.ones(40), np.full(40, 0.9), path, max_items=3)
     assert_png(path, min_width=200)
 
 

@@ -87,7 +87,9 @@ def test_latest_run_is_used_by_default_and_named(run_cli, trained):
 
 def test_save_preprocessed_writes_what_the_model_saw(run_cli, trained, tmp_path):
     out = tmp_path / "seen"
-    result = run_cli("predict", str(SAMPLES / "two-photo.png"), "--model", str(trained.root), "--save-preprocessed", str(out))
+    result = run_cli(
+        "predict", str(SAMPLES / "two-photo.png"), "--model", str(trained.root), "--save-preprocessed", str(out)
+    )
     assert result.code == 0
     with Image.open(out / "two-photo.png") as image:
         assert image.size == (28, 28) and image.mode == "L"
@@ -184,7 +186,9 @@ def test_bad_model_files(run_cli, tmp_path, make, message):
 def test_model_with_wrong_input_shape_is_refused(run_cli, tmp_path):
     import keras
 
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
     model.save(tmp_path / "cifar.keras")
     result = run_cli("predict", str(SAMPLES / "one-photo.png"), "--model", str(tmp_path / "cifar.keras"))
     assert result.code == 1

@@ -151,8 +151,7 @@ def test_changed_config_is_refused_but_more_epochs_are_allowed(tmp_path, straigh
     assert code == 0, out
     assert len(rundir.read_history(run)) == EPOCHS + 1
     assert rundir.read_history(run)[:EPOCHS] == [
-        {k: float(v) if k != "epoch" else int(v) for k, v in row.items()}
-        for row in rundir.read_history(run)[:EPOCHS]
+        {k: float(v) if k != "epoch" else int(v) for k, v in row.items()} for row in rundir.read_history(run)[:EPOCHS]
     ]
     assert run.history_csv.read_bytes().startswith(straight[0])
 

@@ -43,8 +43,12 @@ def test_failed_write_keeps_the_old_file(tmp_path):
 
 
 def test_latest_run_picks_the_newest_finished(tmp_path):
-    for name, status, finished in [("a", "completed", "2026-01-01T10:00"), ("b", "completed", "2026-01-02T10:00"),
-                                   ("c", "interrupted", None), ("d", "stopped_early", "2026-01-01T12:00")]:
+    for name, status, finished in [
+        ("a", "completed", "2026-01-01T10:00"),
+        ("b", "completed", "2026-01-02T10:00"),
+        ("c", "interrupted", None),
+        ("d", "stopped_early", "2026-01-01T12:00"),
+    ]:
         run = rundir.RunDir(tmp_path / name)
         run.root.mkdir()
         run.write_manifest({"status": status, "finished_at": finished})

@@ -35,8 +35,17 @@ def smoke_runs(tmp_path_factory, mnist):
 
 def test_run_directory_is_complete_and_loadable(smoke_runs):
     run, _ = smoke_runs
-    for path in (run.config, run.manifest, run.history_csv, run.history_json, run.metrics, run.log,
-                 run.last_checkpoint, run.best_checkpoint, run.previous_checkpoint):
+    for path in (
+        run.config,
+        run.manifest,
+        run.history_csv,
+        run.history_json,
+        run.metrics,
+        run.log,
+        run.last_checkpoint,
+        run.best_checkpoint,
+        run.previous_checkpoint,
+    ):
         assert path.is_file() and path.stat().st_size > 0, path
     for name in ("history", "samples", "confusion_matrix", "misclassified"):
         with Image.open(run.plots / f"{name}.png") as image:

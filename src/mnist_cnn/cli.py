@@ -61,7 +61,9 @@ def _load_data(cfg, log):
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML recipe, e.g. configs/chollet.yaml.")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="YAML recipe, e.g. configs/chollet.yaml."
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE", help="Override a config key (repeatable).")
 @click.option("--data", type=click.Path(), help="Dataset file or folder (mnist.npz, mnist.pkl.gz, IDX files).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where run directories go (default: runs/).")
@@ -141,7 +143,9 @@ def data_info(path, as_json) -> None:
     click.echo(f"Location: {info['location']}\nSource:   {info['source']}\nVerified: yes (SHA-256 of all four arrays)")
     click.echo("digit  " + " ".join(f"{d:>6}" for d in range(10)))
     for split in ("train", "test"):
-        click.echo(f"{split:<6} " + " ".join(f"{n:>6}" for n in info[split]["per_class"]) + f"  total {info[split]['images']}")
+        click.echo(
+            f"{split:<6} " + " ".join(f"{n:>6}" for n in info[split]["per_class"]) + f"  total {info[split]['images']}"
+        )
 
 
 @cli.command()
@@ -165,7 +169,11 @@ def models(as_json) -> None:
 @cli.command()
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--model", "model_file", type=click.Path(dir_okay=False), help="Score this .keras file instead of a run.")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), help="Which checkpoint of the run (default: the one its metrics used).")
+@click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    help="Which checkpoint of the run (default: the one its metrics used).",
+)
 @click.option("--data", type=click.Path(), help="Dataset file or folder (default: as for train).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def evaluate(run_dir, model_file, checkpoint, data, as_json) -> None:
@@ -191,10 +199,22 @@ def evaluate(run_dir, model_file, checkpoint, data, as_json) -> None:
 @cli.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--model", "model", help="A run directory or .keras file (default: the latest finished run).")
-@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Where to look for the latest run.")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), help="Which checkpoint of a run (default: the one its metrics used).")
+@click.option(
+    "--runs-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to look for the latest run.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    help="Which checkpoint of a run (default: the one its metrics used).",
+)
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 10), help="How many candidates to show.")
-@click.option("--save-preprocessed", type=click.Path(file_okay=False), help="Write the 28x28 images the model saw here.")
+@click.option(
+    "--save-preprocessed", type=click.Path(file_okay=False), help="Write the 28x28 images the model saw here."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_json) -> None:
     """Read handwritten digits from image files or folders."""
@@ -311,9 +331,8 @@ def _classify(exc: BaseException, config_error: type) -> tuple[int | None, str]:
 
 def _is_user_facing(exc: BaseException) -> bool:
     from mnist_cnn.data import DataError
-    from mnist_cnn.rundir import RunError
-
     from mnist_cnn.modelfiles import ModelError
+    from mnist_cnn.rundir import RunError
 
     return isinstance(exc, (DataError, RunError, ModelError))
 

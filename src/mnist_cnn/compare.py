@@ -64,9 +64,9 @@ def format_comparison(result: dict) -> str:
     """Human-readable verdict for the console."""
     lines = [f"A: {result['a']}", f"B: {result['b']}"]
     verdict = "IDENTICAL" if result["identical"] else "DIFFERENT"
-    lines.append(f"Verdict: {verdict} (history {'same' if result['history_identical'] else 'differs'}, "
-                 + ", ".join(f"{k} weights {'same' if v['identical'] else 'differ'}" for k, v in result["checkpoints"].items())
-                 + ")")  # fmt: skip
+    parts = [f"history {'same' if result['history_identical'] else 'differs'}"]
+    parts += [f"{k} weights {'same' if v['identical'] else 'differ'}" for k, v in result["checkpoints"].items()]
+    lines.append(f"Verdict: {verdict} ({', '.join(parts)})")
     if not result["config_identical"]:
         lines.append("Configs differ: the runs were not asked to do the same thing.")
     if result["environment_differences"]:

@@ -248,7 +248,7 @@ class _Builder:
         self.lines = lines
 
     def fail(self, path: str, message: str, line: int | str | None) -> None:
-        where = f" (from --set)" if line == "--set" else f" (line {line})" if line else ""
+        where = " (from --set)" if line == "--set" else f" (line {line})" if line else ""
         raise ConfigError(f"{path or 'top level'}{where}: {message}")
 
     def build(self, cls: type, raw: Any, path: str, line: int | None) -> Any:

@@ -55,7 +55,9 @@ def collect() -> dict:
     gpus = []
     for device in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(device)
-        gpus.append({"name": details.get("device_name", device.name), "compute_capability": details.get("compute_capability")})
+        gpus.append(
+            {"name": details.get("device_name", device.name), "compute_capability": details.get("compute_capability")}
+        )
     return {
         "versions": {
             "python": platform.python_version(),

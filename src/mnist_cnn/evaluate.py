@@ -52,7 +52,9 @@ def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.n
     )
 
 
-def evaluate(run_dir: str | None, model_file: str | None, checkpoint: str | None, data_path: str | None, log=print) -> dict:
+def evaluate(
+    run_dir: str | None, model_file: str | None, checkpoint: str | None, data_path: str | None, log=print
+) -> dict:
     """Score a run's checkpoint (on the run's own test subset) or a .keras file (on the full test set).
 
     For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it.
@@ -72,7 +74,12 @@ def evaluate(run_dir: str | None, model_file: str | None, checkpoint: str | None
     model = modelfiles.load(source)
     prepared = data.prepare(data.load_mnist(data_cfg.path, log=log), subset)
     summary, probs = score(model, prepared.x_test, prepared.y_test)
-    result = {"model": source.describe(), "checkpoint": source.checkpoint, "sha256": source.expected_sha256, "test": summary}
+    result = {
+        "model": source.describe(),
+        "checkpoint": source.checkpoint,
+        "sha256": source.expected_sha256,
+        "test": summary,
+    }
     if run is not None:
         atomic.write_json(run.root / "evaluation.json", result)
         write_plots(run, prepared.x_test, prepared.y_test, probs, summary)

@@ -155,9 +155,7 @@ def _check_path(path: Path) -> None:
 def _check_shape(width: int, height: int, max_pixels: int | None = None) -> None:
     """Refuse images too large to decode safely, or too small or elongated to hold a digit."""
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(
-            f"image is {width}×{height} pixels: more than the {max_pixels:,}-pixel limit"
-        )
+        raise ImageError(f"image is {width}×{height} pixels: more than the {max_pixels:,}-pixel limit")
     if max(width, height) < MIN_SIDE:
         raise ImageError(f"image is {width}×{height} pixels: too small to hold a digit")
     if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):

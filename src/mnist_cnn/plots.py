@@ -55,11 +55,7 @@ def plot_history(rows: Sequence[dict[str, float]], path: str | Path) -> None:
             ("", "train", "tab:blue"),
             ("val_", "validation", "tab:orange"),
         ):
-            points = [
-                (e, row[prefix + key])
-                for e, row in zip(epochs, rows, strict=True)
-                if prefix + key in row
-            ]
+            points = [(e, row[prefix + key]) for e, row in zip(epochs, rows, strict=True) if prefix + key in row]
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, ys, marker=marker, markersize=4, color=colour, label=label)
@@ -92,9 +88,7 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, path: str | Path, grid:
     _save(fig, path)
 
 
-def plot_confusion_matrix(
-    matrix: np.ndarray, path: str | Path, title: str = "Confusion matrix (test set)"
-) -> None:
+def plot_confusion_matrix(matrix: np.ndarray, path: str | Path, title: str = "Confusion matrix (test set)") -> None:
     """Plot a confusion-matrix heatmap with every count written in its cell."""
     matrix = np.asarray(matrix, dtype=np.int64)
     rows, cols = matrix.shape
@@ -152,8 +146,7 @@ def plot_misclassified(
         ax = fig.add_subplot(grid_rows, columns, index + 1)
         ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
         ax.set_title(
-            f"true {int(true[index])} → pred {int(predicted[index])}\n"
-            f"{100 * float(confidence[index]):.1f}%",
+            f"true {int(true[index])} → pred {int(predicted[index])}\n{100 * float(confidence[index]):.1f}%",
             fontsize=9,
         )
         ax.axis("off")

@@ -76,7 +76,9 @@ def classify(model, images: np.ndarray) -> np.ndarray:
     Calls the model directly rather than `model.predict`: for the handful of images a person
     passes, predict's per-call set-up costs more than the arithmetic.
     """
-    outputs = [np.asarray(model(images[i : i + BATCH], training=False), dtype=np.float32) for i in range(0, len(images), BATCH)]
+    outputs = [
+        np.asarray(model(images[i : i + BATCH], training=False), dtype=np.float32) for i in range(0, len(images), BATCH)
+    ]
     return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
 
 
@@ -102,7 +104,7 @@ def run(
         return report
     probs = classify(model_loader(), images)
     used: set[str] = set()
-    for path, result, row in zip(kept, results, probs):
+    for path, result, row in zip(kept, results, probs, strict=True):
         order = np.argsort(-row, kind="stable")[:top_k]
         saved = None
         if save_dir is not None:

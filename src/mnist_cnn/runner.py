@@ -97,7 +97,9 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
     manifest = run.read_manifest()
     done = int(manifest.get("epochs_completed", 0))
     if cfg.train.epochs < done:
-        raise ConfigError(f"train.epochs: the run already completed {done} epochs; cannot shrink it to {cfg.train.epochs}")
+        raise ConfigError(
+            f"train.epochs: the run already completed {done} epochs; cannot shrink it to {cfg.train.epochs}"
+        )
     log.attach(run)
     if manifest.get("status") in rundir.FINISHED and cfg.train.epochs == original.train.epochs:
         log(f"{run.root}: run already {manifest['status'].replace('_', ' ')} ({done} epochs); nothing to resume.")
@@ -169,7 +171,8 @@ def _fit_and_finish(model, cfg: Config, data, run: RunDir, manifest: dict, rows:
     except interrupts.Interrupted as exc:
         manifest.update(status="interrupted", interrupted_at=_now(), signal=str(exc))
         run.write_manifest(manifest)
-        log(f"Interrupted by {exc} after epoch {manifest.get('epochs_completed', 0)}; nothing of the partial epoch was kept.")
+        done = manifest.get("epochs_completed", 0)
+        log(f"Interrupted by {exc} after epoch {done}; nothing of the partial epoch was kept.")
         log(f"Resume with: mnist-cnn train --resume {run.root}")
         raise
     except BaseException as exc:

@@ -70,9 +70,7 @@ def summarize(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     }
 
 
-def most_confident_errors(
-    y_true: np.ndarray, probabilities: np.ndarray, limit: int = 25
-) -> np.ndarray:
+def most_confident_errors(y_true: np.ndarray, probabilities: np.ndarray, limit: int = 25) -> np.ndarray:
     """Return up to `limit` misclassified indices, most confident first, ties by index."""
     probabilities = np.asarray(probabilities)
     y_true = np.asarray(y_true).ravel()
@@ -106,8 +104,7 @@ def format_report(summary: dict[str, Any]) -> str:
     lines += [
         "",
         "Confusion matrix (rows = true label, columns = predicted label):",
-        header
-        + "".join(f" {k:>{width}}" for k in range(matrix.shape[1] if matrix.ndim == 2 else 0)),
+        header + "".join(f" {k:>{width}}" for k in range(matrix.shape[1] if matrix.ndim == 2 else 0)),
     ]
     for k, counts in enumerate(matrix):
         lines.append(f"{k:>{len(header)}}" + "".join(f" {int(c):>{width}}" for c in counts))
