@@ -80,6 +80,9 @@ def main() -> None:
         outcome = run_recipe(config, args.runs_dir)
         print(f"  {outcome['metrics']['test']['accuracy']:.4f} in {outcome['metrics']['fit_seconds']:.0f} s -> {outcome['run_dir']}", flush=True)
         rows.append((config, recipe, reported, outcome))
+    from mnist_cnn.tfquiet import import_tensorflow
+
+    import_tensorflow()
     import tensorflow as tf
 
     machine = f"{cpu_model()}, {__import__('os').cpu_count()} logical cores, no GPU, TensorFlow {tf.__version__}, Python {platform.python_version()}"
