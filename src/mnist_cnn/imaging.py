@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mnist_cnn.atomic import atomic_path
 
@@ -240,9 +240,23 @@ def _resize(a: np.ndarray, size: tuple[int, int], resample: Image.Resampling) ->
     return np.asarray(Image.fromarray(a.astype(np.float32)).resize(size, resample))
 
 
+# Exchanges of the classic 19-step median-of-9 sorting network (Paeth; Devillard's opt_med9).
+_MEDIAN9_NETWORK = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
+                    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))  # fmt: skip
+
+
 def _median3(a: np.ndarray) -> np.ndarray:
-    """3×3 median filter: removes sensor speckle, keeps strokes wider than 1 px."""
-    return np.asarray(Image.fromarray(a.astype(np.float32)).filter(ImageFilter.MedianFilter(3)))
+    """3×3 median filter (edges replicated): removes sensor speckle, keeps strokes wider than 1 px.
+
+    Written by hand as a sorting network of element-wise min/max: Pillow's MedianFilter gives the
+    same values but took ~5 ms on a 200×200 photo, two thirds of all preprocessing time.
+    """
+    padded = np.pad(a.astype(np.float32), 1, mode="edge")
+    h, w = a.shape
+    v = [padded[i : i + h, j : j + w] for i in range(3) for j in range(3)]
+    for i, j in _MEDIAN9_NETWORK:
+        v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
+    return v[4]
 
 
 def _border(a: np.ndarray) -> np.ndarray:
