@@ -89,3 +89,23 @@ def test_data_info_without_data_says_where_to_put_it(run_cli, tmp_path, monkeypa
 
 def test_unknown_command_is_usage_error(run_cli):
     assert run_cli("fly").code == 2
+
+
+def test_tensorboard_without_the_package_is_refused_before_writing(run_cli, tmp_path, monkeypatch, mnist):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    runs = tmp_path / "runs"
+    result = run_cli(
+        "train",
+        "--config",
+        str(ROOT / "configs" / "smoke.yaml"),
+        "--runs-dir",
+        str(runs),
+        "--set",
+        "output.tensorboard=true",
+    )
+    assert result.code == 2
+    assert "output.tensorboard: the tensorboard package is not installed" in result.err
+    assert not runs.exists()

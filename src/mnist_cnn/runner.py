@@ -63,6 +63,7 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
     facts = training.configure_process(cfg)
     model = build_model(cfg.model, cfg.seed)  # config errors surface here, before anything is written
     data = prepare(mnist, cfg.data)
+    _check_optional_packages(cfg)
     run = rundir.create(cfg.output.runs_dir, cfg.name)
     atomic.write_text(run.config, config.to_yaml(cfg))
     manifest = {
@@ -87,6 +88,17 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
     plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plots / "samples.png")
     training.compile_model(model, cfg, len(data.x_train))
     return _fit_and_finish(model, cfg, data, run, manifest, [], log)
+
+
+def _check_optional_packages(cfg: Config) -> None:
+    """Fail before the run directory exists if an enabled extra cannot work."""
+    import importlib.util
+
+    if cfg.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "output.tensorboard: the tensorboard package is not installed; "
+            "pip install 'mnist-cnn[tensorboard]' or set output.tensorboard to false"
+        )
 
 
 def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], Mnist], log: Console) -> Outcome:
