@@ -125,10 +125,24 @@ def test_a_single_changed_pixel_is_detected(mnist, tmp_path):
 def test_prepare_splits_like_keras(mnist):
     cfg = config.Config().data
     prepared = data.prepare(mnist, cfg)
-    assert prepared.x_train.shape == (54000, 28, 28, 1) and prepared.x_val.shape == (6000, 28, 28, 1)
-    assert prepared.x_train.dtype == np.float32 and prepared.x_train.max() == 1.0
+    assert prepared.x_train.shape == (54000, 28, 28) and prepared.x_val.shape == (6000, 28, 28)
+    assert np.array_equal(prepared.x_train, mnist.x_train[:54000])
+    scaled = data.scale(prepared.x_test)
+    assert scaled.shape == (10000, 28, 28, 1) and scaled.dtype == np.float32 and scaled.max() == 1.0
     assert np.array_equal(prepared.y_val, mnist.y_train[54000:])
     first = data.prepare(mnist, config.loads("data: {validation: {mode: first, count: 5000}}").data)
     assert np.array_equal(first.y_val, mnist.y_train[:5000]) and len(first.y_train) == 55000
     test_as_val = data.prepare(mnist, config.loads("data: {validation: {mode: test}}").data)
     assert test_as_val.validation_is_test and len(test_as_val.y_train) == 60000
+
+
+def test_pipeline_scaling_equals_numpy_scaling(mnist):
+    """The training input pipeline feeds the model exactly the values data.scale gives evaluation."""
+    from mnist_cnn import training
+
+    cfg = config.loads("train: {epochs: 1, batch_size: 500}")
+    x, y = mnist.x_test[:1000], mnist.y_test[:1000]
+    images, labels = next(iter(training.training_dataset(x, y, cfg, 0)))
+    order = training.epoch_permutation(cfg.seed, 0, len(x))[:500]
+    assert np.array_equal(images.numpy(), data.scale(x[order]))
+    assert np.array_equal(labels.numpy().argmax(axis=1), y[order])

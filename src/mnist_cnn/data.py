@@ -319,7 +319,11 @@ def class_counts(labels: np.ndarray) -> list[int]:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Arrays ready for Keras: float32 images (N, 28, 28, 1) in [0, 1] and uint8 labels."""
+    """The splits as uint8 images (N, 28, 28) and uint8 labels; `scale` makes model inputs of them.
+
+    Images stay 8-bit until they reach the model (scaled per batch in the input pipeline, or by
+    `scale` for evaluation): a float32 copy of the training set would cost 170 MB of memory.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -328,6 +332,11 @@ class Prepared:
     x_test: np.ndarray
     y_test: np.ndarray
     validation_is_test: bool = False
+
+
+def scale(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, 28, 28) to the model's input: float32 (N, 28, 28, 1) in [0, 1], i.e. x / 255."""
+    return (images.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
 
 
 def _subset_indices(labels: np.ndarray, size: int | None, method: str) -> np.ndarray:
@@ -349,12 +358,8 @@ def _subset_indices(labels: np.ndarray, size: int | None, method: str) -> np.nda
     return np.sort(np.concatenate(picked))
 
 
-def _scale(images: np.ndarray) -> np.ndarray:
-    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
-
-
 def prepare(mnist: Mnist, data_cfg) -> Prepared:
-    """Subset, split off validation (before any shuffling, like Keras) and scale to [0, 1]."""
+    """Subset and split off validation (before any shuffling, like Keras' validation_split)."""
     sub = data_cfg.subset
     train_idx = _subset_indices(mnist.y_train, sub.train, sub.method)
     test_idx = _subset_indices(mnist.y_test, sub.test, sub.method)
@@ -363,9 +368,9 @@ def prepare(mnist: Mnist, data_cfg) -> Prepared:
     split = data_cfg.validation
     n = len(y)
     if split.mode == "none":
-        return Prepared(_scale(x), y, None, None, _scale(x_test), y_test)
+        return Prepared(x, y, None, None, x_test, y_test)
     if split.mode == "test":
-        return Prepared(_scale(x), y, _scale(x_test), y_test, _scale(x_test), y_test, validation_is_test=True)
+        return Prepared(x, y, x_test, y_test, x_test, y_test, validation_is_test=True)
     if split.mode == "fraction":
         # Keras' validation_split: int(n * (1 - fraction)) images train, the rest validate.
         cut = int(n * (1.0 - split.fraction))
@@ -377,7 +382,7 @@ def prepare(mnist: Mnist, data_cfg) -> Prepared:
             train, val = slice(split.count, n), slice(0, split.count)
         else:
             train, val = slice(0, n - split.count), slice(n - split.count, n)
-    return Prepared(_scale(x[train]), y[train], _scale(x[val]), y[val], _scale(x_test), y_test)
+    return Prepared(x[train], y[train], x[val], y[val], x_test, y_test)
 
 
 def store_in_cache(mnist: Mnist) -> None:

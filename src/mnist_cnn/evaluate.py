@@ -39,12 +39,12 @@ def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarr
 
 
 def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.ndarray, summary: dict) -> None:
-    """Confusion matrix and the most confident errors, into the run's plots folder."""
+    """Confusion matrix and the most confident errors (images uint8 N×28×28), into the run's plots folder."""
     plots.plot_confusion_matrix(np.asarray(summary["confusion_matrix"]), run.plots / "confusion_matrix.png")
     wrong = scores.most_confident_errors(labels, probs, limit=25)
     predicted = probs.argmax(axis=1)
     plots.plot_misclassified(
-        images[wrong, ..., 0],
+        images[wrong],
         labels[wrong],
         predicted[wrong],
         probs[wrong, predicted[wrong]],
@@ -73,7 +73,7 @@ def evaluate(
         data_cfg = subset if data_path is None else config.loads("{}", [f"data.path={json.dumps(data_path)}"]).data
     model = modelfiles.load(source)
     prepared = data.prepare(data.load_mnist(data_cfg.path, log=log), subset)
-    summary, probs = score(model, prepared.x_test, prepared.y_test)
+    summary, probs = score(model, data.scale(prepared.x_test), prepared.y_test)
     result = {
         "model": source.describe(),
         "checkpoint": source.checkpoint,

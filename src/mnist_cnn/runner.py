@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from mnist_cnn import atomic, config, environment, evaluate, interrupts, plots, rundir, training
 from mnist_cnn.config import Config, ConfigError
-from mnist_cnn.data import Mnist, prepare
+from mnist_cnn.data import Mnist, prepare, scale
 from mnist_cnn.rundir import RunDir, RunError
 
 
@@ -208,7 +208,7 @@ def _finish(cfg: Config, data, run: RunDir, manifest: dict, session, log: Consol
         which = "last"
     started = time.perf_counter()
     model = training.load_checkpoint(run.checkpoint(which), entry["sha256"])
-    summary, probs = evaluate.score(model, data.x_test, data.y_test)
+    summary, probs = evaluate.score(model, scale(data.x_test), data.y_test)
     metrics = {
         "checkpoint": which,
         "checkpoint_epoch": entry["epoch"],
