@@ -68,7 +68,9 @@ def main() -> None:
         help_s, _, _ = timed([*CLI, "--help"], args.repeats)
         import_s, _, _ = timed([sys.executable, "-c", "import tensorflow, keras"], args.repeats)
         cold_s, _, _ = timed([*CLI, "predict", one, "--model", args.model], args.repeats)
-        many_s, _, out = timed([*CLI, "predict", str(folder), "--model", args.model, "--json", "--top-k", "1"], args.repeats)
+        many_s, _, out = timed(
+            [*CLI, "predict", str(folder), "--model", args.model, "--json", "--top-k", "1"], args.repeats
+        )
     digits = np.array([p["digit"] for p in json.loads(out)["predictions"]])
     throughput = (args.count - 1) / max(many_s - cold_s, 1e-9)
     rows = [

@@ -79,8 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--train-subset",
         type=int,
         default=None,
-        help="use only the first N training images (quick checks; matches the CLI's "
-        "data.subset.method=first)",
+        help="use only the first N training images (quick checks; matches the CLI's data.subset.method=first)",
     )
     parser.add_argument(
         "--seed",
@@ -120,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "recipe": "reference",
         "precision": keras.mixed_precision.global_policy().name,
+        "batch_size": BATCH_SIZE,
         # Keras' validation_split trains on the first int(n * (1 - split)) images.
         "train_images": int(len(x_train) * (1.0 - VALIDATION_SPLIT)),
         "epochs": len(timer.seconds),

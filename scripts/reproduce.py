@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -39,7 +40,17 @@ def run_recipe(config: str, runs_dir: Path) -> dict:
     """Train one recipe via the CLI; return its JSON outcome plus the whole command's wall time."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "mnist_cnn.cli", "train", "--config", str(ROOT / config), "--runs-dir", str(runs_dir), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "mnist_cnn.cli",
+            "train",
+            "--config",
+            str(ROOT / config),
+            "--runs-dir",
+            str(runs_dir),
+            "--json",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -78,14 +89,17 @@ def main() -> None:
             continue
         print(f"training {config} ...", flush=True)
         outcome = run_recipe(config, args.runs_dir)
-        print(f"  {outcome['metrics']['test']['accuracy']:.4f} in {outcome['metrics']['fit_seconds']:.0f} s -> {outcome['run_dir']}", flush=True)
+        metrics = outcome["metrics"]
+        accuracy, seconds = metrics["test"]["accuracy"], metrics["fit_seconds"]
+        print(f"  {accuracy:.4f} in {seconds:.0f} s -> {outcome['run_dir']}", flush=True)
         rows.append((config, recipe, reported, outcome))
     from mnist_cnn.tfquiet import import_tensorflow
 
     import_tensorflow()
     import tensorflow as tf
 
-    machine = f"{cpu_model()}, {__import__('os').cpu_count()} logical cores, no GPU, TensorFlow {tf.__version__}, Python {platform.python_version()}"
+    versions = f"TensorFlow {tf.__version__}, Python {platform.python_version()}"
+    machine = f"{cpu_model()}, {os.cpu_count()} logical cores, no GPU, {versions}"
     text = (
         "# Recipe results\n\n"
         f"Produced by `python scripts/reproduce.py` on {time.strftime('%Y-%m-%d')}; machine: {machine}.\n"

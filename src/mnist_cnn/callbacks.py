@@ -84,14 +84,15 @@ def stop_reason(rows: list[dict], cfg: Config) -> str | None:
 class EpochCommit(keras.callbacks.Callback):
     """At each epoch end: record the row, then commit it (signals held off) and apply stop rules.
 
-    `commit(rows, model)` is supplied by the trainer and writes checkpoints, history and manifest.
+    `commit(rows, model, elapsed)` is supplied by the trainer and writes checkpoints, history and
+    manifest; `elapsed()` gives the epoch's seconds so far, read just before the manifest is written.
     """
 
     def __init__(
         self,
         cfg: Config,
         rows: list[dict],
-        commit: Callable[[list[dict], keras.Model, float], None],
+        commit: Callable[[list[dict], keras.Model, Callable[[], float]], None],
         log: Callable[[str], None],
     ):
         super().__init__()
@@ -103,7 +104,6 @@ class EpochCommit(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        seconds = time.perf_counter() - self._started
         row = {"epoch": epoch + 1}
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             if logs and key in logs:
@@ -111,7 +111,9 @@ class EpochCommit(keras.callbacks.Callback):
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         with interrupts.deferred():
             self.rows.append(row)
-            self.commit(self.rows, self.model, seconds)
+            # The epoch's time includes its bookkeeping: it is part of what the user waits for.
+            self.commit(self.rows, self.model, lambda: time.perf_counter() - self._started)
+        seconds = time.perf_counter() - self._started
         self.log(_epoch_line(row, self.params.get("epochs"), seconds))
         self.stop_reason = stop_reason(self.rows, self.cfg)
         if self.stop_reason:

@@ -18,18 +18,23 @@ from mnist_cnn.data import Prepared
 from mnist_cnn.rundir import RunDir, RunError, file_sha256, write_history
 
 Log = Callable[[str], None]
+VALIDATION_BATCH = 1024  # inference only: large batches are cheaper and change no weights
 
 
 # ---------------------------------------------------------------------------- process setup
 
 
-def cpu_supports_bf16() -> bool:
-    """True if this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)."""
+def cpu_has_fast_bf16() -> bool:
+    """True if this CPU has AMX-BF16 tiles.
+
+    AVX512-BF16 alone is not enough: on such a CPU oneDNN's bfloat16 convolutions measured
+    1.3-1.4x slower per image than float32 for the Chollet convnet (docs/benchmarks.md).
+    """
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return "amx_bf16" in flags
 
 
 def resolve_precision(requested: str) -> str:
@@ -42,7 +47,7 @@ def resolve_precision(requested: str) -> str:
     if gpus:
         major = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))[0]
         return "mixed_bfloat16" if major >= 8 else "mixed_float16" if major >= 7 else "float32"
-    return "mixed_bfloat16" if cpu_supports_bf16() else "float32"
+    return "mixed_bfloat16" if cpu_has_fast_bf16() else "float32"
 
 
 def configure_process(cfg: Config) -> dict:
@@ -199,7 +204,7 @@ class CheckpointStore:
     def __init__(self, run: RunDir, cfg: Config, manifest: dict, epoch_seconds: list[float]):
         self.run, self.cfg, self.manifest, self.epoch_seconds = run, cfg, manifest, epoch_seconds
 
-    def commit(self, rows: list[dict], model, seconds: float) -> None:
+    def commit(self, rows: list[dict], model, elapsed: Callable[[], float]) -> None:
         """Save the checkpoint(s) then history then manifest, each atomically, in that order."""
         from mnist_cnn.callbacks import best_epoch
 
@@ -221,7 +226,7 @@ class CheckpointStore:
                 shutil.copyfile(run.last_checkpoint, tmp)
             checkpoints["best"] = {**checkpoints["last"], "monitor": self.cfg.train.checkpoint.monitor}
         write_history(run, rows)
-        self.epoch_seconds.append(round(seconds, 3))
+        self.epoch_seconds.append(round(elapsed(), 3))
         self.manifest["epochs_completed"] = epoch
         self.manifest["epoch_seconds"] = self.epoch_seconds
         run.write_manifest(self.manifest)
@@ -250,7 +255,7 @@ def fit(model, cfg: Config, data: Prepared, run: RunDir, manifest: dict, rows: l
                 epochs=cfg.train.epochs,
                 initial_epoch=first_epoch,
                 steps_per_epoch=steps_per_epoch(len(data.x_train), cfg.train.batch_size),
-                validation_data=validation_dataset(data, cfg.train.batch_size),
+                validation_data=validation_dataset(data, max(cfg.train.batch_size, VALIDATION_BATCH)),
                 callbacks=callbacks,
                 shuffle=False,  # the dataset is already shuffled per (seed, epoch)
                 verbose=0,
