@@ -94,7 +94,7 @@ def test_signal_then_resume_is_exact(tmp_path, straight, sig, code):
 
 def test_sigkill_at_several_moments_then_resume(tmp_path, straight):
     """SIGKILL leaves no torn file; resume always reaches the uninterrupted result."""
-    for attempt, delay in enumerate((0.0, 0.05, 0.15, 0.3)):
+    for attempt, delay in enumerate((0.0, 0.1, 0.3)):
         runs_dir = tmp_path / f"runs{attempt}"
         proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
         run = _wait_for_epochs(runs_dir, proc, 1)
