@@ -60,32 +60,37 @@ def collect(inputs: Iterable[str], report: Report) -> list[Path]:
     return files
 
 
-def preprocess_all(files: list[Path], report: Report) -> tuple[list[Path], list, np.ndarray]:
-    """Preprocess each file; failures go to the report, the rest come back as a (N, 28, 28, 1) batch."""
+def preprocess_all(
+    files: list[Path], report: Report, meanwhile: Callable[[], object] | None = None
+) -> tuple[list[Path], list, np.ndarray, object]:
+    """Preprocess each file (failures go to the report) into a (N, 28, 28, 1) batch.
+
+    Many files are spread over worker processes, one per core, and `meanwhile()` (loading the
+    model, which means importing TensorFlow: seconds) runs in this process while they work.
+    Processes rather than threads: the per-image work is many small NumPy calls that hold the
+    GIL, and threads measured no faster. Workers are spawned (not forked, which is unsafe once
+    TensorFlow's threads exist) and cost ~0.2 s to start, so small batches stay in-process.
+    Returns the kept paths, their results, the batch and what `meanwhile` returned (or None).
+    """
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    extra = None
+    if len(files) < PARALLEL_MIN or workers < 2:
+        outcomes = [_preprocess_one(path) for path in files]
+    else:
+        chunk = max(8, len(files) // (workers * 4))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending = pool.map(_preprocess_one, files, chunksize=chunk)  # submitted now, collected below
+            extra = meanwhile() if meanwhile else None
+            outcomes = list(pending)
     kept, results = [], []
-    for path, outcome in zip(files, _map_preprocess(files), strict=True):
+    for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, imaging.ImageError):
             report.fail(path, str(outcome))
         else:
             kept.append(path)
             results.append(outcome)
     images = np.stack([r.image for r in results])[..., np.newaxis] if results else np.zeros((0, 28, 28, 1), np.float32)
-    return kept, results, images
-
-
-def _map_preprocess(files: list[Path]) -> Iterable[imaging.Preprocessed | imaging.ImageError]:
-    """Preprocess in order; many files are spread over worker processes, one per core.
-
-    Processes rather than threads: the per-image work is many small NumPy calls that hold the
-    GIL, and threads measured no faster. Workers are spawned (not forked, which is unsafe once
-    TensorFlow's threads exist) and cost ~0.2 s to start, so small batches stay in-process.
-    """
-    workers = min(os.cpu_count() or 1, MAX_WORKERS)
-    if len(files) < PARALLEL_MIN or workers < 2:
-        return map(_preprocess_one, files)
-    chunk = max(8, len(files) // (workers * 4))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_preprocess_one, files, chunksize=chunk))
+    return kept, results, images, extra
 
 
 def _preprocess_one(path: Path) -> imaging.Preprocessed | imaging.ImageError:
@@ -122,12 +127,13 @@ def run(
     top_k: int = 3,
     save_dir: Path | None = None,
 ) -> Report:
-    """Predict every input; the model is loaded only if at least one image preprocessed cleanly."""
+    """Predict every input. For a few files the model is loaded only if one of them preprocessed
+    cleanly; for many, it is loaded while worker processes preprocess them."""
     report = Report()
-    kept, results, images = preprocess_all(collect(inputs, report), report)
+    kept, results, images, model = preprocess_all(collect(inputs, report), report, meanwhile=model_loader)
     if not kept:
         return report
-    probs = classify(model_loader(), images)
+    probs = classify(model if model is not None else model_loader(), images)
     used: set[str] = set()
     for path, result, row in zip(kept, results, probs, strict=True):
         order = np.argsort(-row, kind="stable")[:top_k]
