@@ -104,3 +104,18 @@ def _repo(relative: str):
     from pathlib import Path
 
     return Path(__file__).resolve().parents[1] / relative
+
+
+def test_resume_accepts_only_more_epochs_and_new_locations():
+    from mnist_cnn.runner import _check_resume_config
+
+    original = config.loads("train: {epochs: 3}")
+    _check_resume_config(original, config.loads("train: {epochs: 5}"))
+    _check_resume_config(
+        original, config.loads("train: {epochs: 3}\ndata: {path: /elsewhere/mnist.npz}\noutput: {runs_dir: r}")
+    )
+    with pytest.raises(ConfigError, match="only train.epochs may change, but data.subset.train, seed differ"):
+        _check_resume_config(original, config.loads("seed: 2\ntrain: {epochs: 3}\ndata: {subset: {train: 100}}"))
+    cosine = config.loads("train: {epochs: 3, optimizer: {schedule: cosine}}")
+    with pytest.raises(ConfigError, match="schedule depends on the epoch count"):
+        _check_resume_config(cosine, config.loads("train: {epochs: 4, optimizer: {schedule: cosine}}"))

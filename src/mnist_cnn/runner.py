@@ -148,9 +148,14 @@ def _restore(run: RunDir, cfg: Config, manifest: dict, num_examples: int, log: C
 
 
 def _check_resume_config(original: Config, cfg: Config) -> None:
-    """Only train.epochs may change on resume (and not with a schedule tied to the epoch count)."""
+    """Only train.epochs may change on resume (and not with a schedule tied to the epoch count).
+
+    Where the data and runs live may differ too (another machine, a moved cache): the data is
+    verified by checksum either way, and output paths do not change what is learned.
+    """
     a, b = config.to_dict(original), config.to_dict(cfg)
-    a["train"].pop("epochs"), b["train"].pop("epochs")
+    for d in (a, b):
+        d["train"].pop("epochs"), d["data"].pop("path"), d.pop("output")
     if a != b:
         changed = sorted(_diff_keys(a, b))
         raise ConfigError(
