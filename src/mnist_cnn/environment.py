@@ -32,18 +32,18 @@ def cpu_facts() -> dict:
 
 
 def git_commit() -> str | None:
-    """The commit of the source tree mnist_cnn runs from, if it is a git checkout."""
+    """The commit of the source tree mnist_cnn runs from ("+dirty" if it has local changes), if any."""
+    here = Path(__file__).resolve().parent
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True, timeout=5
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
+    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
 
 
 def collect() -> dict:
@@ -83,6 +83,7 @@ def _own_version() -> str:
 # Keys whose difference explains non-identical results, as shown by `runs compare`.
 COMPARABLE = (
     "versions",
+    "git_commit",
     "platform",
     "cpu",
     "gpus",
