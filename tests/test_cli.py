@@ -8,7 +8,18 @@ import pytest
 
 from conftest import CLI, ROOT, cli_subprocess_env
 
-COMMANDS = [[], ["train"], ["data"], ["data", "download"], ["data", "info"], ["models"]]
+COMMANDS = [
+    [],
+    ["train"],
+    ["data"],
+    ["data", "download"],
+    ["data", "info"],
+    ["models"],
+    ["evaluate"],
+    ["predict"],
+    ["runs"],
+    ["runs", "compare"],
+]
 
 
 def test_help_does_not_import_tensorflow():

@@ -99,7 +99,15 @@ def test_identical_rerun_is_bit_identical(smoke_runs):
     assert json.loads(first.metrics.read_text())["test"] == json.loads(second.metrics.read_text())["test"]
 
 
-def test_a_different_seed_gives_a_different_run(tmp_path, smoke_runs, mnist):
+def test_a_different_seed_gives_a_different_run(tmp_path, smoke_runs, mnist, run_cli):
     other = _train(tmp_path, "--set", "seed=8", "--set", "train.epochs=1")
-    first, _ = smoke_runs
+    first, second = smoke_runs
     assert rundir.read_history(other)[0]["loss"] != rundir.read_history(first)[0]["loss"]
+
+    same = run_cli("runs", "compare", str(first.root), str(second.root))
+    assert same.code == 0 and "Verdict: IDENTICAL" in same.out
+    differ = run_cli("runs", "compare", str(first.root), str(other.root), "--json")
+    assert differ.code == 1
+    verdict = json.loads(differ.out)
+    assert not verdict["identical"] and not verdict["config_identical"]
+    assert {"fact": "reproducibility.seed", "a": 7, "b": 8} in verdict["environment_differences"]
