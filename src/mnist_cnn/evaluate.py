@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -64,15 +63,12 @@ def evaluate(
     if run_dir:
         run = RunDir(Path(run_dir))
         source = modelfiles.from_run(run, checkpoint)
-        cfg = config.load(run.config)
-        data_cfg = cfg.data if data_path is None else config.loads("{}", [f"data.path={json.dumps(data_path)}"]).data
-        subset = cfg.data
+        data_cfg = config.load(run.config).data  # the run's own test subset, if it used one
     else:
         run, source = None, modelfiles.resolve(model_file)
-        subset = config.Config().data
-        data_cfg = subset if data_path is None else config.loads("{}", [f"data.path={json.dumps(data_path)}"]).data
+        data_cfg = config.Config().data
     model = modelfiles.load(source)
-    prepared = data.prepare(data.load_mnist(data_cfg.path, log=log), subset)
+    prepared = data.prepare(data.load_mnist(data_path or data_cfg.path, log=log), data_cfg)
     summary, probs = score(model, data.scale(prepared.x_test), prepared.y_test)
     result = {
         "model": source.describe(),
