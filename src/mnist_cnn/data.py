@@ -287,7 +287,8 @@ def load_mnist(path: str | None = None, allow_download: bool = True, log: Callab
         try:
             with tempfile.TemporaryDirectory(prefix="mnist-cnn-") as tmp:
                 arrays = verify(fetch(Path(tmp)), f"{label} download")
-        except (OSError, DataError, subprocess.SubprocessError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        except (OSError, EOFError, DataError, subprocess.SubprocessError, ValueError, KeyError, zipfile.BadZipFile,
+                pickle.UnpicklingError) as exc:  # fmt: skip
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log(f"  {label} source failed: {reason}")
             tried.append(f"{label} ({reason})")
