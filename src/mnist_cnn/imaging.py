@@ -1,5 +1,7 @@
 """Turn a picture of a handwritten digit into a 28×28 MNIST-style array (NumPy + Pillow only).
 
+Reading the file safely is `image_decode`'s job; this module does the pixel arithmetic.
+
 The steps follow how MNIST itself was made: the digit's bounding box is fitted into 20×20
 keeping its aspect ratio (anti-aliased), then placed in a 28×28 field so that its centre of
 mass sits at (14, 14); white ink on black, float32 in [0, 1] like the training data (x / 255).
@@ -8,37 +10,32 @@ mass sits at (14, 14); white ink on black, float32 in [0, 1] like the training d
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from mnist_cnn.atomic import atomic_path
-
-MAX_PIXELS: int = 40_000_000
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+from mnist_cnn.image_decode import (  # noqa: F401 (ImageError, MAX_PIXELS, IMAGE_SUFFIXES are this module's API too)
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    MIN_SIDE,
+    ImageError,
+    check_shape,
+    decode_gray,
+    open_checked,
+    work_size,
 )
 
 FIELD = 28  # output side, as in MNIST
 BOX = 20  # the digit's longer side inside the field, as in MNIST
 CENTRE = 14.0  # where the centre of mass lands (row/column index, MNIST's own convention)
-WORK_SIDE = 2048  # photos are reduced to this first: ample for a 20 px result, bounded work
-MIN_SIDE = 4  # an image narrower than this cannot hold a digit
-MAX_ASPECT = 50  # nor can a sliver longer than 1:50
 INK_THRESHOLD = 0.2  # fraction of the ink maximum below which a pixel is paper tint or noise
 MIN_CONTRAST = 0.1  # ink must differ from the paper by this much (of full scale)
 NOISE_SIGMA = 0.02  # paper noise (RMS ≈ 5/255) above which large images get a median filter
 DENOISE_MIN_SIDE = 64  # never smooth small inputs: a 28×28 digit has 2 px strokes
 TRIM = 0.002  # ink mass ignored at each end of the bounding box, so stray specks do not widen it
-EXIF_ORIENTATION = 0x0112
-_16_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
-
-
-class ImageError(ValueError):
-    """One-line, user-facing reason an image cannot be used (without the file name)."""
 
 
 @dataclass(frozen=True)
@@ -51,53 +48,14 @@ class Preprocessed:
 
 def preprocess_file(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Preprocessed:
     """Read an image file and preprocess it; every failure is raised as ImageError."""
-    path = Path(path)
-    _check_path(path)
-    with _open(path, max_pixels) as img:
+    with open_checked(Path(path), max_pixels) as img:
         return preprocess_image(img)
-
-
-def _open(path: Path, max_pixels: int) -> Image.Image:
-    """Open an image and vet its header; nothing is decoded yet, so memory stays bounded."""
-    try:
-        # Pillow only warns between its own limit and twice that; a bomb is a bomb either way.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-    except UnidentifiedImageError:
-        raise ImageError("not an image file (unrecognised format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image is too large (more than {max_pixels:,} pixels)") from None
-    except PermissionError:
-        raise ImageError("cannot read the file (permission denied)") from None
-    except Exception as exc:  # any other parser failure (struct.error, SyntaxError, ...)
-        raise ImageError(f"image header is corrupt ({_reason(exc)})") from None
-    try:
-        _check_shape(*img.size, max_pixels=max_pixels)  # from the header: nothing decoded yet
-    except ImageError:
-        img.close()
-        raise
-    if img.format == "JPEG":
-        img.draft(None, (WORK_SIDE, WORK_SIDE))  # let the decoder itself downscale big photos
-    return img
 
 
 def preprocess_image(img: Image.Image) -> Preprocessed:
     """Preprocess an already-opened Pillow image (first frame, EXIF-upright, alpha over white)."""
-    notes: list[str] = []
-    frames = getattr(img, "n_frames", 1)
-    try:
-        if frames > 1 and img.tell() != 0:
-            img.seek(0)
-        img.load()  # decode now so that a truncated file fails here, with a clear message
-    except MemoryError:
-        raise ImageError("not enough memory to decode the image") from None
-    except Exception as exc:  # Pillow reports corrupt data with many exception types
-        raise ImageError(f"image data is truncated or corrupt ({_reason(exc)})") from None
-    if frames > 1:
-        notes.append(f"animated image ({frames} frames): used the first frame")
-    img = _upright(img, notes)
-    result = preprocess_array(_to_gray(img, notes))
+    gray, notes = decode_gray(img)
+    result = preprocess_array(gray)
     return Preprocessed(result.image, tuple(notes) + result.notes)
 
 
@@ -106,9 +64,9 @@ def preprocess_array(gray: np.ndarray) -> Preprocessed:
     g = np.asarray(gray, dtype=np.float32)
     if g.ndim != 2:
         raise ImageError(f"expected a 2-D grayscale image, got an array of shape {g.shape}")
-    _check_shape(g.shape[1], g.shape[0])
+    check_shape(g.shape[1], g.shape[0])
     g = np.clip(np.nan_to_num(g, nan=0.0), 0.0, 1.0)
-    g = _resize(g, _work_size(g.shape[1], g.shape[0]), Image.Resampling.BOX)
+    g = _resize(g, work_size(g.shape[1], g.shape[0]), Image.Resampling.BOX)
     notes: list[str] = []
     if min(g.shape) >= DENOISE_MIN_SIDE and _paper_noise(g) > NOISE_SIGMA:
         g = _median3(g)
@@ -131,102 +89,6 @@ def save_preprocessed(image: np.ndarray, path: str | os.PathLike) -> None:
         raise ImageError(f"expected a 2-D image, got an array of shape {pixels.shape}")
     with atomic_path(Path(path)) as tmp:
         Image.fromarray(pixels.astype(np.uint8)).save(tmp, format="PNG")
-
-
-def _check_path(path: Path) -> None:
-    """Reject what is not a readable, non-empty regular file, before Pillow sees it."""
-    try:
-        if not path.exists():
-            raise ImageError("file not found")
-        if path.is_dir():
-            raise ImageError("is a directory, not an image file")
-        if not path.is_file():  # a FIFO or device would block or never end
-            raise ImageError("not a regular file")
-        if path.stat().st_size == 0:
-            raise ImageError("file is empty (0 bytes)")
-    except OSError as exc:
-        raise ImageError(f"cannot read the file ({_reason(exc)})") from None
-
-
-def _check_shape(width: int, height: int, max_pixels: int | None = None) -> None:
-    """Refuse images too large to decode safely, or too small or elongated to hold a digit."""
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(f"image is {width}×{height} pixels: more than the {max_pixels:,}-pixel limit")
-    if max(width, height) < MIN_SIDE:
-        raise ImageError(f"image is {width}×{height} pixels: too small to hold a digit")
-    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
-        raise ImageError(f"image is {width}×{height} pixels: too thin to hold a digit")
-
-
-def _reason(exc: BaseException) -> str:
-    """First line of an exception's message, short enough for a one-line error."""
-    text = str(exc).strip().splitlines()
-    return (text[0][:120] if text else "") or type(exc).__name__
-
-
-def _upright(img: Image.Image, notes: list[str]) -> Image.Image:
-    """Apply the EXIF orientation tag, as phone cameras store pixels sideways."""
-    try:
-        orientation = img.getexif().get(EXIF_ORIENTATION, 1)
-        if orientation not in (2, 3, 4, 5, 6, 7, 8):
-            return img
-        upright = ImageOps.exif_transpose(img)
-    except Exception:  # broken EXIF is only metadata: keep the pixels as stored
-        return img
-    notes.append("rotated according to the EXIF orientation tag")
-    return upright
-
-
-def _to_gray(img: Image.Image, notes: list[str]) -> np.ndarray:
-    """Convert any Pillow mode to a float32 luminance array in [0, 1] (1 = white)."""
-    if img.mode in _16_BIT_MODES:
-        # convert("L") would clip 16-bit values at 255 and give a blank image: scale instead.
-        return np.asarray(img).astype(np.float32) / 65535.0
-    if img.mode in ("I", "F"):
-        return _scale_range(np.asarray(img).astype(np.float32))
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        img = _flatten(img, notes)
-    try:
-        img = img.getchannel(0) if img.mode == "LAB" else img.convert("L")
-    except ValueError:  # modes without a direct route to L
-        try:
-            img = img.convert("RGB").convert("L")
-        except ValueError:
-            raise ImageError(f"unsupported image mode {img.mode}") from None
-    img = img.resize(_work_size(*img.size), Image.Resampling.BOX)
-    return np.asarray(img).astype(np.float32) / 255.0
-
-
-def _flatten(img: Image.Image, notes: list[str]) -> Image.Image:
-    """Composite transparency over white paper (over black if the ink itself is white)."""
-    rgba = img.convert("RGBA")
-    alpha_lo, alpha_hi = rgba.getchannel("A").getextrema()
-    if alpha_lo == 255:
-        return rgba.convert("L")
-    on_white = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
-    lo, hi = on_white.getextrema()
-    if hi - lo > 25 or alpha_hi - alpha_lo <= 25:
-        notes.append("transparent areas treated as white paper")
-        return on_white
-    # Over white nothing shows, yet the alpha holds a drawing: white strokes on transparency.
-    notes.append("white ink on a transparent background: placed on black")
-    return Image.alpha_composite(Image.new("RGBA", rgba.size, "black"), rgba).convert("L")
-
-
-def _scale_range(arr: np.ndarray) -> np.ndarray:
-    """Scale a 32-bit int or float image by the bit depth its values imply."""
-    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < 0 or hi > 65535:  # no known depth: stretch the range
-        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-    # "I" usually holds 16-bit PNG/PGM data; "F" is usually 0..1 or 0..255.
-    return arr / (1.0 if hi <= 1 else 255.0 if hi <= 255 else 65535.0)
-
-
-def _work_size(width: int, height: int) -> tuple[int, int]:
-    """Size no larger than WORK_SIDE on the longer side, same aspect ratio."""
-    scale = min(1.0, WORK_SIDE / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _resize(a: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
