@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from mnist_cnn import config, data
+from mnist_cnn import config, data, mnist_files, preparation
 from mnist_cnn.data import DataError
 
 
@@ -67,7 +67,7 @@ def test_pickle_with_code_is_refused(tmp_path):
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(pickle.dumps(Evil())))
     with pytest.raises(DataError, match="refusing to load 'posix.system'|refusing to load 'os.system'"):
-        data.read_any(path)
+        mnist_files.read_any(path)
 
 
 def test_classic_pickle_layout_decodes(tmp_path):
@@ -75,7 +75,7 @@ def test_classic_pickle_layout_decodes(tmp_path):
     y = np.array([1, 2, 3], dtype=np.int64)
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(pickle.dumps(((x, y), (x[:1], y[:1]), (x[:2], y[:2])), protocol=2)))
-    arrays = data.read_any(path)
+    arrays = mnist_files.read_any(path)
     assert arrays["x_train"].shape == (4, 28, 28) and arrays["y_train"].tolist() == [1, 2, 3, 1]
     assert np.array_equal(arrays["x_train"][0].ravel(), np.arange(784) % 256)
 
@@ -84,12 +84,12 @@ def test_truncated_idx_file(tmp_path):
     header = bytes([0, 0, 8, 3]) + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
     (tmp_path / "bad-idx3-ubyte").write_bytes(header + b"\0" * 100)
     with pytest.raises(DataError, match="truncated IDX"):
-        data._read_idx(tmp_path / "bad-idx3-ubyte")
+        mnist_files._read_idx(tmp_path / "bad-idx3-ubyte")
 
 
 def test_stratified_subset_keeps_class_shares():
     labels = np.repeat(np.arange(10), [100, 200, 100, 100, 100, 100, 100, 100, 100, 100])
-    picked = data._subset_indices(labels, 110, "stratified")
+    picked = preparation._subset_indices(labels, 110, "stratified")
     counts = np.bincount(labels[picked], minlength=10)
     assert len(picked) == 110 and counts[1] == 20 and counts[0] == 10
     assert np.all(np.diff(picked) > 0)
@@ -107,7 +107,7 @@ def _write_idx(path, array):
 def test_idx_folder_of_real_mnist_verifies(mnist, tmp_path):
     folder = tmp_path / "idx"
     folder.mkdir()
-    for name, stem in data.IDX_FILES.items():
+    for name, stem in mnist_files.IDX_FILES.items():
         _write_idx(folder / f"{stem}.gz", getattr(mnist, name))
     from_idx = data.load_mnist(str(folder))
     assert from_idx.source == "explicit" and np.array_equal(from_idx.x_test, mnist.x_test)
@@ -124,25 +124,25 @@ def test_a_single_changed_pixel_is_detected(mnist, tmp_path):
 
 def test_prepare_splits_like_keras(mnist):
     cfg = config.Config().data
-    prepared = data.prepare(mnist, cfg)
+    prepared = preparation.prepare(mnist, cfg)
     assert prepared.x_train.shape == (54000, 28, 28) and prepared.x_val.shape == (6000, 28, 28)
     assert np.array_equal(prepared.x_train, mnist.x_train[:54000])
-    scaled = data.scale(prepared.x_test)
+    scaled = preparation.scale(prepared.x_test)
     assert scaled.shape == (10000, 28, 28, 1) and scaled.dtype == np.float32 and scaled.max() == 1.0
     assert np.array_equal(prepared.y_val, mnist.y_train[54000:])
-    first = data.prepare(mnist, config.loads("data: {validation: {mode: first, count: 5000}}").data)
+    first = preparation.prepare(mnist, config.loads("data: {validation: {mode: first, count: 5000}}").data)
     assert np.array_equal(first.y_val, mnist.y_train[:5000]) and len(first.y_train) == 55000
-    test_as_val = data.prepare(mnist, config.loads("data: {validation: {mode: test}}").data)
+    test_as_val = preparation.prepare(mnist, config.loads("data: {validation: {mode: test}}").data)
     assert test_as_val.validation_is_test and len(test_as_val.y_train) == 60000
 
 
 def test_pipeline_scaling_equals_numpy_scaling(mnist):
-    """The training input pipeline feeds the model exactly the values data.scale gives evaluation."""
+    """The training input pipeline feeds the model exactly the values preparation.scale gives evaluation."""
     from mnist_cnn import training
 
     cfg = config.loads("train: {epochs: 1, batch_size: 500}")
     x, y = mnist.x_test[:1000], mnist.y_test[:1000]
     images, labels = next(iter(training.training_dataset(x, y, cfg, 0)))
     order = training.epoch_permutation(cfg.seed, 0, len(x))[:500]
-    assert np.array_equal(images.numpy(), data.scale(x[order]))
+    assert np.array_equal(images.numpy(), preparation.scale(x[order]))
     assert np.array_equal(labels.numpy().argmax(axis=1), y[order])

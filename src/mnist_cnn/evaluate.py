@@ -58,7 +58,7 @@ def evaluate(
 
     For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it.
     """
-    from mnist_cnn import atomic, config, data, modelfiles
+    from mnist_cnn import atomic, config, data, modelfiles, preparation
 
     if run_dir:
         run = RunDir(Path(run_dir))
@@ -68,8 +68,8 @@ def evaluate(
         run, source = None, modelfiles.resolve(model_file)
         data_cfg = config.Config().data
     model = modelfiles.load(source)
-    prepared = data.prepare(data.load_mnist(data_path or data_cfg.path, log=log), data_cfg)
-    summary, probs = score(model, data.scale(prepared.x_test), prepared.y_test)
+    prepared = preparation.prepare(data.load_mnist(data_path or data_cfg.path, log=log), data_cfg)
+    summary, probs = score(model, preparation.scale(prepared.x_test), prepared.y_test)
     result = {
         "model": source.describe(),
         "checkpoint": source.checkpoint,

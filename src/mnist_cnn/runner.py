@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from mnist_cnn import atomic, config, environment, evaluate, interrupts, plots, rundir, training
 from mnist_cnn.config import Config, ConfigError
-from mnist_cnn.data import Mnist, prepare, scale
+from mnist_cnn.data import Mnist
+from mnist_cnn.preparation import prepare, scale
 from mnist_cnn.rundir import RunDir, RunError
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from mnist_cnn import atomic, interrupts
 from mnist_cnn.config import Config
-from mnist_cnn.data import Prepared
+from mnist_cnn.preparation import Prepared
 from mnist_cnn.rundir import RunDir, RunError, file_sha256, write_history
 
 Log = Callable[[str], None]
@@ -130,7 +130,7 @@ def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
 
 
 def _to_model_input(images, labels):
-    """uint8 batch to float32 (B, 28, 28, 1) in [0, 1] and one-hot labels: the same values as data.scale."""
+    """uint8 batch to float32 (B, 28, 28, 1) in [0, 1] and one-hot labels: the same values as preparation.scale."""
     import tensorflow as tf
 
     return tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0, tf.one_hot(tf.cast(labels, tf.int32), 10)
