@@ -1,0 +1,184 @@
+"""The config schema: frozen dataclasses with the defaults (the Chollet recipe), ranges and allow-lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as one line for the user."""
+
+
+@dataclass(frozen=True)
+class ValidationSplit:
+    """Which training images are held out for validation."""
+
+    mode: Literal["fraction", "first", "last", "test", "none"] = "fraction"
+    fraction: float = 0.1  # mode=fraction: taken from the end, like Keras' validation_split
+    count: int = 10000  # mode=first/last: how many images
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Use only part of the data (smoke runs). `stratified` keeps class balance; `first` takes the first N."""
+
+    train: int | None = None
+    test: int | None = None
+    method: Literal["stratified", "first"] = "stratified"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split."""
+
+    path: str | None = None
+    validation: ValidationSplit = field(default_factory=ValidationSplit)
+    subset: Subset = field(default_factory=Subset)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a custom model: a Keras class name from the allow-list and its arguments."""
+
+    type: str = ""
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A preset by name; unset hyper-parameters take the preset's defaults."""
+
+    name: str = "chollet"
+    filters: list[int] | None = None
+    kernel_size: int | None = None
+    dense_units: int | None = None
+    dropout: float | None = None
+    layers: list[LayerSpec] | None = None  # only for name=custom
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimizer and learning-rate schedule."""
+
+    name: Literal["adam", "sgd", "rmsprop", "adadelta"] = "adam"
+    learning_rate: float | None = None  # None: the Keras default for that optimizer
+    momentum: float = 0.0  # sgd and rmsprop only
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: float = 0.0  # cosine only: linear warm-up from 0 before the decay
+
+
+@dataclass(frozen=True)
+class ThresholdStop:
+    """Stop after an epoch whose `monitor` value exceeds `threshold`."""
+
+    monitor: str = "accuracy"
+    threshold: float = 0.99
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Patience-based early stopping (Keras' EarlyStopping)."""
+
+    monitor: str = "val_loss"
+    patience: int = 3
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Which checkpoint is 'best', and which one the test metrics use."""
+
+    monitor: str = "val_accuracy"
+    use_for_test: Literal["best", "last"] = "last"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    label_smoothing: float = 0.0
+    precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    stop_at: ThresholdStop | None = None
+    early_stopping: EarlyStopping | None = None
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+@dataclass(frozen=True)
+class ReproducibilityConfig:
+    """Determinism switches. Threads 0 means TensorFlow's default."""
+
+    deterministic: bool = True
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where runs go and what extra output to write."""
+
+    runs_dir: str = "runs"
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run configuration."""
+
+    name: str = "run"
+    seed: int = 1337
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    reproducibility: ReproducibilityConfig = field(default_factory=ReproducibilityConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+# Ranges checked after types: key path -> (low, high, inclusive-low?, inclusive-high?).
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "seed": (0, 2**32 - 1, True, True),
+    "data.validation.fraction": (0.0, 1.0, False, False),
+    "data.validation.count": (1, 59999, True, True),
+    "data.subset.train": (10, 60000, True, True),
+    "data.subset.test": (10, 10000, True, True),
+    "model.kernel_size": (1, 28, True, True),
+    "model.dense_units": (1, 1_000_000, True, True),
+    "model.dropout": (0.0, 1.0, True, False),
+    "train.epochs": (1, 10000, True, True),
+    "train.batch_size": (1, 60000, True, True),
+    "train.optimizer.learning_rate": (0.0, 10.0, False, True),
+    "train.optimizer.momentum": (0.0, 1.0, True, False),
+    "train.optimizer.warmup_epochs": (0.0, 10000.0, True, True),
+    "train.label_smoothing": (0.0, 1.0, True, False),
+    "train.stop_at.threshold": (0.0, 1e9, False, True),
+    "train.early_stopping.patience": (1, 10000, True, True),
+    "train.early_stopping.min_delta": (0.0, 1e9, True, True),
+    "reproducibility.intra_op_threads": (0, 1024, True, True),
+    "reproducibility.inter_op_threads": (0, 1024, True, True),
+}
+
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+MODEL_NAMES = ("chollet", "tf-5x5-dense1024", "dlwp", "custom")
+# Keras layer classes a custom model may use; anything else could run arbitrary code paths.
+ALLOWED_LAYERS = (
+    "Conv2D",
+    "SeparableConv2D",
+    "DepthwiseConv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Flatten",
+    "Dense",
+    "Dropout",
+    "SpatialDropout2D",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ZeroPadding2D",
+)
