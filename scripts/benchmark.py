@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from mnist_cnn.environment import cpu_model_and_flags
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SCRIPT = ROOT / "scripts" / "reference_keras_io.py"
 RECIPES = {"chollet": ROOT / "configs" / "chollet.yaml", "fast": ROOT / "configs" / "chollet-fast.yaml"}
@@ -286,16 +288,7 @@ def target_checks(summary: dict, ratios: dict, quick: bool) -> list[str]:
 
 def cpu_facts() -> dict:
     """CPU model, cores, and which of the relevant instruction-set flags it has."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, text = line.partition(":")
-            if key.strip() == "model name":
-                model = text.strip()
-            elif key.strip() == "flags":
-                flags = set(text.split())
-    except OSError:
-        pass
+    model, flags = cpu_model_and_flags()
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "model": model,

@@ -25,17 +25,6 @@ RECIPES = [
 ]
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name, from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def run_recipe(config: str, runs_dir: Path) -> dict:
     """Train one recipe via the CLI; return its JSON outcome plus the whole command's wall time."""
     started = time.perf_counter()
@@ -93,13 +82,14 @@ def main() -> None:
         accuracy, seconds = metrics["test"]["accuracy"], metrics["fit_seconds"]
         print(f"  {accuracy:.4f} in {seconds:.0f} s -> {outcome['run_dir']}", flush=True)
         rows.append((config, recipe, reported, outcome))
+    from mnist_cnn.environment import cpu_model_and_flags
     from mnist_cnn.tfquiet import import_tensorflow
 
     import_tensorflow()
     import tensorflow as tf
 
     versions = f"TensorFlow {tf.__version__}, Python {platform.python_version()}"
-    machine = f"{cpu_model()}, {os.cpu_count()} logical cores, no GPU, {versions}"
+    machine = f"{cpu_model_and_flags()[0]}, {os.cpu_count()} logical cores, no GPU, {versions}"
     text = (
         "# Recipe results\n\n"
         f"Produced by `python scripts/reproduce.py` on {time.strftime('%Y-%m-%d')}; machine: {machine}.\n"

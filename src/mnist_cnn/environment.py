@@ -12,8 +12,8 @@ from pathlib import Path
 _CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "fma")
 
 
-def cpu_facts() -> dict:
-    """CPU model, core count and the instruction-set flags that matter for numerics."""
+def cpu_model_and_flags() -> tuple[str, set[str]]:
+    """The CPU's name and all its instruction-set flags (Linux /proc/cpuinfo; elsewhere, what platform knows)."""
     model, flags = platform.processor() or "unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -24,6 +24,12 @@ def cpu_facts() -> dict:
                 flags = set(value.split())
     except OSError:
         pass
+    return model, flags
+
+
+def cpu_facts() -> dict:
+    """CPU model, core count and the instruction-set flags that matter for numerics."""
+    model, flags = cpu_model_and_flags()
     return {
         "model": model,
         "logical_cores": os.cpu_count(),

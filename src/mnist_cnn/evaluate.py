@@ -7,16 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import plots, scores
+from mnist_cnn.predict import classify
 from mnist_cnn.rundir import RunDir
 
-PREDICT_BATCH = 1000
 EPSILON = 1e-7  # Keras' clipping of probabilities inside cross-entropy
-
-
-def probabilities(model, images: np.ndarray) -> np.ndarray:
-    """Class probabilities (float32, N×10) for float images (N, 28, 28, 1) in [0, 1]."""
-    out = model.predict(images, batch_size=PREDICT_BATCH, verbose=0)
-    return np.asarray(out, dtype=np.float32)
 
 
 def cross_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -33,7 +27,7 @@ def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
 
 def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
     """Score `model` on (images, labels); returns the summary and the probabilities."""
-    probs = probabilities(model, images)
+    probs = classify(model, images)
     return summarize(labels, probs), probs
 
 

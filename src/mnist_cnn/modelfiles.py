@@ -59,8 +59,11 @@ def resolve(model: str | None, runs_dir: str | Path = "runs", checkpoint: str | 
     return ModelSource(path)
 
 
-def load(source: ModelSource):
-    """Load in safe mode after checking hash, suffix and archive; then check input and output shapes."""
+def load(source: ModelSource, compile: bool = False):
+    """Load in safe mode after checking hash, suffix and archive; then check input and output shapes.
+
+    `compile=True` (resuming training) also restores the optimizer and its state.
+    """
     import keras
 
     path = source.path
@@ -76,7 +79,7 @@ def load(source: ModelSource):
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a valid .keras archive")
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        model = keras.saving.load_model(path, safe_mode=True, compile=compile)
     except Exception as exc:  # Keras raises many types for bad archives; all mean "unusable"
         raise ModelError(f"{path}: cannot load this .keras file ({_first_line(exc)})") from None
     _check_shapes(model, path)

@@ -101,10 +101,11 @@ def _preprocess_one(path: Path) -> imaging.Preprocessed | imaging.ImageError:
 
 
 def classify(model, images: np.ndarray) -> np.ndarray:
-    """Probabilities (N, 10) in float32.
+    """Probabilities (N, 10) in float32 for float images (N, 28, 28, 1); used by predict and evaluate.
 
     Calls the model directly rather than `model.predict`: for the handful of images a person
-    passes, predict's per-call set-up costs more than the arithmetic.
+    passes, predict's per-call set-up costs more than the arithmetic, and for the test set it
+    is no slower.
     """
     outputs = [
         np.asarray(model(images[i : i + BATCH], training=False), dtype=np.float32) for i in range(0, len(images), BATCH)

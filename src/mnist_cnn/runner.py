@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mnist_cnn import atomic, config, environment, evaluate, interrupts, plots, rundir, training
+from mnist_cnn import atomic, config, environment, evaluate, interrupts, modelfiles, plots, rundir, training
 from mnist_cnn.config import Config, ConfigError
 from mnist_cnn.data import Mnist
 from mnist_cnn.preparation import prepare, scale
@@ -209,11 +209,12 @@ def _fit_and_finish(model, cfg: Config, data, run: RunDir, manifest: dict, rows:
 
 def _finish(cfg: Config, data, run: RunDir, manifest: dict, session, log: Console) -> dict:
     which = cfg.train.checkpoint.use_for_test
-    entry = manifest["checkpoints"].get(which) or manifest["checkpoints"]["last"]
-    if which == "best" and "best" not in manifest["checkpoints"]:
+    if which not in manifest["checkpoints"]:  # no epoch had the monitored metric: use the last
         which = "last"
+    entry = manifest["checkpoints"][which]
     started = time.perf_counter()
-    model = training.load_checkpoint(run.checkpoint(which), entry["sha256"])
+    # Score the file as saved (not the model in memory), so `evaluate` reproduces these numbers.
+    model = modelfiles.load(modelfiles.from_run(run, which))
     summary, probs = evaluate.score(model, scale(data.x_test), data.y_test)
     metrics = {
         "checkpoint": which,

@@ -8,7 +8,6 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -30,11 +29,9 @@ def cpu_has_fast_bf16() -> bool:
     AVX512-BF16 alone is not enough: on such a CPU oneDNN's bfloat16 convolutions measured
     1.3-1.4x slower per image than float32 for the Chollet convnet (docs/benchmarks.md).
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags
+    from mnist_cnn.environment import cpu_model_and_flags
+
+    return "amx_bf16" in cpu_model_and_flags()[1]
 
 
 def resolve_precision(requested: str) -> str:
@@ -240,8 +237,9 @@ def fit(model, cfg: Config, data: Prepared, run: RunDir, manifest: dict, rows: l
 
     first_epoch = len(rows)
     epoch_seconds = list(manifest.get("epoch_seconds", []))[:first_epoch]
-    if rows and stop_reason(rows, cfg):
-        return Session(rows, stop_reason(rows, cfg), 0.0, epoch_seconds)
+    already = stop_reason(rows, cfg) if rows else None
+    if already:  # a resumed run whose stop rule had fired: nothing left to train
+        return Session(rows, already, 0.0, epoch_seconds)
     store = CheckpointStore(run, cfg, manifest, epoch_seconds)
     commit = EpochCommit(cfg, rows, store.commit, log)
     callbacks = [EpochSeeding(cfg.seed), commit]
@@ -266,17 +264,10 @@ def fit(model, cfg: Config, data: Prepared, run: RunDir, manifest: dict, rows: l
 # ---------------------------------------------------------------------------- resume
 
 
-def load_checkpoint(path: Path, expected_sha256: str | None = None):
-    """Load a .keras checkpoint in safe mode, after checking its hash if one is given."""
-    import keras
-
-    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
-        raise RunError(f"{path}: SHA-256 differs from the one recorded in the manifest (changed or damaged)")
-    return keras.saving.load_model(path, safe_mode=True, compile=True)
-
-
 def restore_for_resume(run: RunDir, manifest: dict, log: Log):
     """The model of the last good checkpoint and the epoch it ends; falls back to previous.keras."""
+    from mnist_cnn.modelfiles import ModelSource, load
+
     recorded = manifest.get("checkpoints", {})
     candidates = [
         (path, entry)
@@ -289,7 +280,8 @@ def restore_for_resume(run: RunDir, manifest: dict, log: Log):
         if not path.exists():
             continue
         try:
-            model = load_checkpoint(path, entry["sha256"])
+            # compile=True restores the optimizer's state along with the weights.
+            model = load(ModelSource(path, expected_sha256=entry["sha256"]), compile=True)
         except Exception as exc:  # any damage in the archive surfaces as some exception
             problems.append(f"{path.name}: {str(exc).splitlines()[0]}")
             continue
