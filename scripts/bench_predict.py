@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_samples import render  # noqa: E402  (the same photo renderer as samples/)
 
-from mnist_cnn.data import load_mnist  # noqa: E402
+from mnist_cnn.data.acquire import load_mnist  # noqa: E402
 
 CLI = [sys.executable, "-m", "mnist_cnn.cli"]
 
@@ -46,7 +46,7 @@ WARM = """
 import sys, time
 from mnist_cnn.tfquiet import import_tensorflow
 import_tensorflow()
-from mnist_cnn import modelfiles, predict
+from mnist_cnn.inference import modelfiles, predict
 model = modelfiles.load(modelfiles.resolve(sys.argv[1]))
 predict.run(lambda: model, [sys.argv[2] + "/00000.png"])
 started = time.perf_counter()

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from mnist_cnn.environment import cpu_model_and_flags
+from mnist_cnn.runs.environment import cpu_model_and_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SCRIPT = ROOT / "scripts" / "reference_keras_io.py"

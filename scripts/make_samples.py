@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from mnist_cnn.data import load_mnist
+from mnist_cnn.data.acquire import load_mnist
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # (digit, size of the canvas, file format, how it is stored)

@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
-from mnist_cnn.data import load_mnist  # noqa: E402
+from mnist_cnn.data.acquire import load_mnist  # noqa: E402
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)

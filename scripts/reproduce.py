@@ -82,7 +82,7 @@ def main() -> None:
         accuracy, seconds = metrics["test"]["accuracy"], metrics["fit_seconds"]
         print(f"  {accuracy:.4f} in {seconds:.0f} s -> {outcome['run_dir']}", flush=True)
         rows.append((config, recipe, reported, outcome))
-    from mnist_cnn.environment import cpu_model_and_flags
+    from mnist_cnn.runs.environment import cpu_model_and_flags
     from mnist_cnn.tfquiet import import_tensorflow
 
     import_tensorflow()

@@ -51,7 +51,7 @@ CLI = [sys.executable, "-m", "mnist_cnn.cli"]
 @pytest.fixture(scope="session")
 def mnist():
     """The real, verified dataset from the cache (CI fills it with `mnist-cnn data download`)."""
-    from mnist_cnn.data import DataError, load_mnist
+    from mnist_cnn.data.acquire import DataError, load_mnist
 
     try:
         return load_mnist(allow_download=False)

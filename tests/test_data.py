@@ -8,8 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
-from mnist_cnn import config, data, mnist_files, preparation
-from mnist_cnn.data import DataError
+from mnist_cnn import config
+from mnist_cnn.data import acquire, formats, preparation
+from mnist_cnn.data.acquire import DataError
 
 
 @pytest.fixture
@@ -25,9 +26,9 @@ def test_no_source_lists_what_was_tried(isolated_home, monkeypatch):
     def offline(_dest):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(data, "NETWORK_SOURCES", [("origin", offline), ("package-index", offline)])
+    monkeypatch.setattr(acquire, "NETWORK_SOURCES", [("origin", offline), ("package-index", offline)])
     with pytest.raises(DataError) as info:
-        data.load_mnist(log=lambda _m: None)
+        acquire.load_mnist(log=lambda _m: None)
     message = str(info.value)
     for tried in ("cache (", "keras-cache (", "origin (network unreachable)", "package-index (network unreachable)"):
         assert tried in message
@@ -36,25 +37,25 @@ def test_no_source_lists_what_was_tried(isolated_home, monkeypatch):
 
 def test_wrong_data_from_a_source_is_rejected_not_cached(isolated_home, monkeypatch):
     def fake(_dest):
-        return {name: np.zeros(shape, np.uint8) for name, shape in data.SHAPES.items()}
+        return {name: np.zeros(shape, np.uint8) for name, shape in formats.SHAPES.items()}
 
-    monkeypatch.setattr(data, "NETWORK_SOURCES", [("origin", fake)])
+    monkeypatch.setattr(acquire, "NETWORK_SOURCES", [("origin", fake)])
     with pytest.raises(DataError) as info:
-        data.load_mnist(log=lambda _m: None)
+        acquire.load_mnist(log=lambda _m: None)
     assert "origin (origin download: 'x_train' does not match the known MNIST checksum" in str(info.value)
-    assert not data.cache_file().exists()
+    assert not acquire.cache_file().exists()
 
 
 def test_explicit_missing_path(isolated_home):
     with pytest.raises(DataError, match="no such file or folder"):
-        data.load_mnist(str(isolated_home / "missing.npz"))
+        acquire.load_mnist(str(isolated_home / "missing.npz"))
 
 
 def test_unsupported_explicit_file(isolated_home):
     path = isolated_home / "mnist.csv"
     path.write_text("1,2,3")
     with pytest.raises(DataError, match="unsupported dataset file"):
-        data.load_mnist(str(path))
+        acquire.load_mnist(str(path))
 
 
 def test_pickle_with_code_is_refused(tmp_path):
@@ -67,7 +68,7 @@ def test_pickle_with_code_is_refused(tmp_path):
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(pickle.dumps(Evil())))
     with pytest.raises(DataError, match="refusing to load 'posix.system'|refusing to load 'os.system'"):
-        mnist_files.read_any(path)
+        formats.read_any(path)
 
 
 def test_classic_pickle_layout_decodes(tmp_path):
@@ -75,7 +76,7 @@ def test_classic_pickle_layout_decodes(tmp_path):
     y = np.array([1, 2, 3], dtype=np.int64)
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(pickle.dumps(((x, y), (x[:1], y[:1]), (x[:2], y[:2])), protocol=2)))
-    arrays = mnist_files.read_any(path)
+    arrays = formats.read_any(path)
     assert arrays["x_train"].shape == (4, 28, 28) and arrays["y_train"].tolist() == [1, 2, 3, 1]
     assert np.array_equal(arrays["x_train"][0].ravel(), np.arange(784) % 256)
 
@@ -84,7 +85,7 @@ def test_truncated_idx_file(tmp_path):
     header = bytes([0, 0, 8, 3]) + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
     (tmp_path / "bad-idx3-ubyte").write_bytes(header + b"\0" * 100)
     with pytest.raises(DataError, match="truncated IDX"):
-        mnist_files._read_idx(tmp_path / "bad-idx3-ubyte")
+        formats._read_idx(tmp_path / "bad-idx3-ubyte")
 
 
 def test_stratified_subset_keeps_class_shares():
@@ -107,19 +108,19 @@ def _write_idx(path, array):
 def test_idx_folder_of_real_mnist_verifies(mnist, tmp_path):
     folder = tmp_path / "idx"
     folder.mkdir()
-    for name, stem in mnist_files.IDX_FILES.items():
+    for name, stem in formats.IDX_FILES.items():
         _write_idx(folder / f"{stem}.gz", getattr(mnist, name))
-    from_idx = data.load_mnist(str(folder))
+    from_idx = acquire.load_mnist(str(folder))
     assert from_idx.source == "explicit" and np.array_equal(from_idx.x_test, mnist.x_test)
 
 
 def test_a_single_changed_pixel_is_detected(mnist, tmp_path):
-    arrays = {name: getattr(mnist, name).copy() for name in data.SHAPES}
+    arrays = {name: getattr(mnist, name).copy() for name in formats.SHAPES}
     arrays["x_train"][123, 14, 14] ^= 1
     path = tmp_path / "mnist.npz"
     np.savez(path, **arrays)
     with pytest.raises(DataError, match="'x_train' does not match the known MNIST checksum"):
-        data.load_mnist(str(path))
+        acquire.load_mnist(str(path))
 
 
 def test_prepare_splits_like_keras(mnist):
@@ -138,7 +139,7 @@ def test_prepare_splits_like_keras(mnist):
 
 def test_pipeline_scaling_equals_numpy_scaling(mnist):
     """The training input pipeline feeds the model exactly the values preparation.scale gives evaluation."""
-    from mnist_cnn import training
+    from mnist_cnn.train import training
 
     cfg = config.loads("train: {epochs: 1, batch_size: 500}")
     x, y = mnist.x_test[:1000], mnist.y_test[:1000]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_cnn.imaging import (
+from mnist_cnn.inference.imaging import (
     IMAGE_SUFFIXES,
     MAX_PIXELS,
     ImageError,

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, SMOKE
-from mnist_cnn import rundir
+from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
 SAMPLES = ROOT / "samples"
@@ -65,7 +65,7 @@ def test_predict_samples_reads_every_digit_right(run_cli, trained):
 
 def test_mnist_test_images_as_png_keep_their_label(trained, mnist, tmp_path):
     """MNIST test digits saved as PNG and run through predict get the raw arrays' label (≥ 99.5%)."""
-    from mnist_cnn import modelfiles, predict
+    from mnist_cnn.inference import modelfiles, predict
 
     count = 1000
     for i in range(count):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLI, SMOKE, cli_subprocess_env
-from mnist_cnn import rundir
+from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
 EPOCHS = 4

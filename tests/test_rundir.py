@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from mnist_cnn import atomic, rundir
+from mnist_cnn import atomic
+from mnist_cnn.runs import rundir
 
 
 def test_run_names_are_unique_and_timestamped(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from conftest import SMOKE
-from mnist_cnn import config, rundir
+from mnist_cnn import config
+from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
 
@@ -79,7 +80,8 @@ def test_accuracy_well_above_chance(smoke_runs):
 def test_checkpoint_reproduces_metrics(smoke_runs, mnist):
     import keras
 
-    from mnist_cnn import evaluate, preparation
+    from mnist_cnn import evaluate
+    from mnist_cnn.data import preparation
 
     run, _ = smoke_runs
     model = keras.saving.load_model(run.last_checkpoint, safe_mode=True)

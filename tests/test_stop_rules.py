@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mnist_cnn import config
-from mnist_cnn.callbacks import best_epoch, epoch_seed, stop_reason
+from mnist_cnn.train.callbacks import best_epoch, epoch_seed, stop_reason
 
 
 def rows(values: list[float], key: str = "val_loss") -> list[dict]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import plots, scores
-from mnist_cnn.predict import classify
-from mnist_cnn.rundir import RunDir
+from mnist_cnn.inference.predict import classify
+from mnist_cnn.runs.rundir import RunDir
 
 EPSILON = 1e-7  # Keras' clipping of probabilities inside cross-entropy
 
@@ -52,7 +52,9 @@ def evaluate(
 
     For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it.
     """
-    from mnist_cnn import atomic, config, data, modelfiles, preparation
+    from mnist_cnn import atomic, config
+    from mnist_cnn.data import acquire, preparation
+    from mnist_cnn.inference import modelfiles
 
     if run_dir:
         run = RunDir(Path(run_dir))
@@ -62,7 +64,7 @@ def evaluate(
         run, source = None, modelfiles.resolve(model_file)
         data_cfg = config.Config().data
     model = modelfiles.load(source)
-    prepared = preparation.prepare(data.load_mnist(data_path or data_cfg.path, log=log), data_cfg)
+    prepared = preparation.prepare(acquire.load_mnist(data_path or data_cfg.path, log=log), data_cfg)
     summary, probs = score(model, preparation.scale(prepared.x_test), prepared.y_test)
     result = {
         "model": source.describe(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mnist_cnn.config import ConfigError, ModelConfig
+from mnist_cnn.errors import first_line
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -99,7 +100,7 @@ def build_model(cfg: ModelConfig, seed: int = 0):
     try:
         model = keras.Sequential([keras.Input(INPUT_SHAPE), *stack], name=name)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"model: the layers do not fit together: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"model: the layers do not fit together: {first_line(exc)}") from None
     if tuple(model.output_shape) != (None, NUM_CLASSES):
         raise ConfigError(f"model: output shape is {model.output_shape[1:]}, expected ({NUM_CLASSES},)")
     if cfg.name == "custom" and model.layers[-1].get_config().get("activation") != "softmax":

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mnist_cnn.errors import EXIT_USAGE, MnistCnnError
 
-class ConfigError(ValueError):
+
+class ConfigError(MnistCnnError, ValueError):
     """A configuration problem, phrased as one line for the user."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from mnist_cnn.config.schema import ConfigError
+from mnist_cnn.errors import first_line
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -42,7 +43,7 @@ def parse_yaml(text: str) -> tuple[Any, dict[int, dict[Any, int]]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise ConfigError(f"invalid YAML{where}: {problem}") from None
     finally:
         loader.dispose()

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from mnist_cnn import atomic
+from mnist_cnn.errors import MnistCnnError
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 FINISHED = ("completed", "stopped_early")
 
 
-class RunError(RuntimeError):
+class RunError(MnistCnnError):
     """A run directory is missing, incomplete or inconsistent; the message says what to do."""
 
 

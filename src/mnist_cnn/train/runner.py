@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mnist_cnn import atomic, config, environment, evaluate, interrupts, modelfiles, plots, rundir, training
+from mnist_cnn import atomic, config, evaluate, interrupts, plots
 from mnist_cnn.config import Config, ConfigError
-from mnist_cnn.data import Mnist
-from mnist_cnn.preparation import prepare, scale
-from mnist_cnn.rundir import RunDir, RunError
+from mnist_cnn.data.acquire import Mnist
+from mnist_cnn.data.preparation import prepare, scale
+from mnist_cnn.inference import modelfiles
+from mnist_cnn.runs import environment, rundir
+from mnist_cnn.runs.rundir import RunDir, RunError
+from mnist_cnn.train import training
 
 
 class Console:

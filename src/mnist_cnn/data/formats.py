@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_cnn.errors import MnistCnnError
+
 SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -23,7 +25,7 @@ IDX_FILES = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(MnistCnnError):
     """The dataset could not be found, read or verified; the message says what to do."""
 
 

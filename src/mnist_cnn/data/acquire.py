@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import atomic
-from mnist_cnn.mnist_files import SHAPES, DataError, decode_pickle, read_any, read_npz
+from mnist_cnn.data.formats import SHAPES, DataError, decode_pickle, read_any, read_npz
+from mnist_cnn.errors import first_line
 
 DIGESTS = {
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
@@ -184,7 +185,7 @@ def load_mnist(path: str | None = None, allow_download: bool = True, log: Callab
                 arrays = verify(fetch(Path(tmp)), f"{label} download")
         except (OSError, EOFError, DataError, subprocess.SubprocessError, ValueError, KeyError, zipfile.BadZipFile,
                 pickle.UnpicklingError) as exc:  # fmt: skip
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = first_line(exc)
             log(f"  {label} source failed: {reason}")
             tried.append(f"{label} ({reason})")
             continue

@@ -13,8 +13,9 @@ import numpy as np
 
 from mnist_cnn import atomic, interrupts
 from mnist_cnn.config import Config
-from mnist_cnn.preparation import Prepared
-from mnist_cnn.rundir import RunDir, RunError, file_sha256, write_history
+from mnist_cnn.data.preparation import Prepared
+from mnist_cnn.errors import first_line
+from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256, write_history
 
 Log = Callable[[str], None]
 VALIDATION_BATCH = 1024  # inference only: large batches are cheaper and change no weights
@@ -29,7 +30,7 @@ def cpu_has_fast_bf16() -> bool:
     AVX512-BF16 alone is not enough: on such a CPU oneDNN's bfloat16 convolutions measured
     1.3-1.4x slower per image than float32 for the Chollet convnet (docs/benchmarks.md).
     """
-    from mnist_cnn.environment import cpu_model_and_flags
+    from mnist_cnn.runs.environment import cpu_model_and_flags
 
     return "amx_bf16" in cpu_model_and_flags()[1]
 
@@ -203,7 +204,7 @@ class CheckpointStore:
 
     def commit(self, rows: list[dict], model, elapsed: Callable[[], float]) -> None:
         """Save the checkpoint(s) then history then manifest, each atomically, in that order."""
-        from mnist_cnn.callbacks import best_epoch
+        from mnist_cnn.train.callbacks import best_epoch
 
         run, epoch = self.run, rows[-1]["epoch"]
         incoming = run.checkpoints / "incoming.keras"
@@ -233,7 +234,7 @@ def fit(model, cfg: Config, data: Prepared, run: RunDir, manifest: dict, rows: l
     """Train from len(rows) epochs done to cfg.train.epochs, committing every epoch to `run`."""
     import keras
 
-    from mnist_cnn.callbacks import EpochCommit, EpochSeeding, stop_reason
+    from mnist_cnn.train.callbacks import EpochCommit, EpochSeeding, stop_reason
 
     first_epoch = len(rows)
     epoch_seconds = list(manifest.get("epoch_seconds", []))[:first_epoch]
@@ -266,7 +267,7 @@ def fit(model, cfg: Config, data: Prepared, run: RunDir, manifest: dict, rows: l
 
 def restore_for_resume(run: RunDir, manifest: dict, log: Log):
     """The model of the last good checkpoint and the epoch it ends; falls back to previous.keras."""
-    from mnist_cnn.modelfiles import ModelSource, load
+    from mnist_cnn.inference.modelfiles import ModelSource, load
 
     recorded = manifest.get("checkpoints", {})
     candidates = [
@@ -283,7 +284,7 @@ def restore_for_resume(run: RunDir, manifest: dict, log: Log):
             # compile=True restores the optimizer's state along with the weights.
             model = load(ModelSource(path, expected_sha256=entry["sha256"]), compile=True)
         except Exception as exc:  # any damage in the archive surfaces as some exception
-            problems.append(f"{path.name}: {str(exc).splitlines()[0]}")
+            problems.append(f"{path.name}: {first_line(exc)}")
             continue
         if entry is not recorded.get("last"):
             log(f"Warning: the last checkpoint is unusable; resuming from epoch {entry['epoch']} instead")

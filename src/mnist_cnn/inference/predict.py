@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn import imaging
+from mnist_cnn.inference import imaging
 
 BATCH = 512
 PARALLEL_MIN = 64  # fewer files than this are preprocessed in-process

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from mnist_cnn.atomic import atomic_path
-from mnist_cnn.image_decode import (  # noqa: F401 (ImageError, MAX_PIXELS, IMAGE_SUFFIXES are this module's API too)
+from mnist_cnn.inference.image_decode import (  # noqa: F401 (ImageError, MAX_PIXELS, IMAGE_SUFFIXES are this module's API too)
     IMAGE_SUFFIXES,
     MAX_PIXELS,
     MIN_SIDE,

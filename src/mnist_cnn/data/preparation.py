@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_cnn.data import DataError, Mnist
+from mnist_cnn.data.acquire import DataError, Mnist
 
 
 @dataclass(frozen=True)

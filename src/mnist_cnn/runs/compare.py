@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mnist_cnn.environment import COMPARABLE
-from mnist_cnn.rundir import RunDir
+from mnist_cnn.runs.environment import COMPARABLE
+from mnist_cnn.runs.rundir import RunDir
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:

@@ -7,10 +7,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_cnn.rundir import RunDir, RunError, file_sha256, latest_run
+from mnist_cnn.errors import MnistCnnError, first_line
+from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256, latest_run
 
 
-class ModelError(RuntimeError):
+class ModelError(MnistCnnError):
     """A model file cannot be used; the message says why."""
 
 
@@ -81,7 +82,7 @@ def load(source: ModelSource, compile: bool = False):
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=compile)
     except Exception as exc:  # Keras raises many types for bad archives; all mean "unusable"
-        raise ModelError(f"{path}: cannot load this .keras file ({_first_line(exc)})") from None
+        raise ModelError(f"{path}: cannot load this .keras file ({first_line(exc, 200)})") from None
     _check_shapes(model, path)
     return model
 
@@ -92,8 +93,3 @@ def _check_shapes(model, path: Path) -> None:
         raise ModelError(f"{path}: model input is {inputs}, expected (None, 28, 28, 1)")
     if outputs is None or tuple(outputs)[1:] != (10,):
         raise ModelError(f"{path}: model output is {outputs}, expected 10 classes")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

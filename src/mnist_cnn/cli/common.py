@@ -1,0 +1,49 @@
+"""What every command shares: output helpers and the click options several commands take."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from mnist_cnn.errors import UsageError
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow now, without its start-up chatter on stderr."""
+    from mnist_cnn.tfquiet import import_tensorflow
+
+    import_tensorflow()
+
+
+def emit_json(payload) -> None:
+    """Print strict JSON (no NaN/Infinity) on stdout."""
+    click.echo(json.dumps(payload, indent=2, allow_nan=False))
+
+
+def err(message: str) -> None:
+    """One line on stderr."""
+    click.echo(message, err=True)
+
+
+def console(as_json: bool) -> Callable[[str], None]:
+    """Where progress goes: stdout, or stderr when stdout carries JSON."""
+    return err if as_json else click.echo
+
+
+def existing_dir(path: str) -> Path:
+    """`path` as a folder that exists, or a usage error naming it."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise UsageError(f"{path}: no such run directory")
+    return folder
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+checkpoint_option = click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    help="Which checkpoint of the run (default: the one its test metrics used).",
+)

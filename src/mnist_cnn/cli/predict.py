@@ -1,0 +1,64 @@
+"""`mnist-cnn predict`: read handwritten digits from image files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option, quiet_tensorflow
+from mnist_cnn.errors import EXIT_RUNTIME
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", "model", help="A run directory or .keras file (default: the latest finished run).")
+@click.option(
+    "--runs-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to look for the latest run.",
+)
+@checkpoint_option
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 10), help="How many candidates to show.")
+@click.option(
+    "--save-preprocessed", type=click.Path(file_okay=False), help="Write the 28x28 images the model saw here."
+)
+@json_option
+def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_json) -> None:
+    """Read handwritten digits from image files or folders."""
+    from mnist_cnn.inference import modelfiles
+    from mnist_cnn.inference import predict as predictor
+
+    source = modelfiles.resolve(model, runs_dir, checkpoint)
+    if not as_json:
+        click.echo(f"Model: {source.describe()}")
+    save_dir = Path(save_preprocessed) if save_preprocessed else None
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
+
+    def load():
+        quiet_tensorflow()
+        return modelfiles.load(source)
+
+    report = predictor.run(load, images, top_k=top_k, save_dir=save_dir)
+    if as_json:
+        emit_json(
+            {
+                "model": source.describe(),
+                "predictions": [vars(p) for p in report.predictions],
+                "errors": report.errors,
+            }
+        )
+    else:
+        for p in report.predictions:
+            others = ", ".join(f"{c['digit']} {c['probability']:.1%}" for c in p.top_k)
+            click.echo(f"{p.path}: {p.digit} ({p.probability:.1%})  top-{len(p.top_k)}: {others}")
+            for note in p.notes:
+                click.echo(f"  note: {note}")
+    for error in report.errors:
+        err(f"{error['path']}: {error['error']}")
+    if report.errors:
+        sys.exit(EXIT_RUNTIME)

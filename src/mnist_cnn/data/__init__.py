@@ -1,0 +1,1 @@
+"""MNIST acquisition (sources, cache, checksums), file formats and run preparation (split, subset)."""

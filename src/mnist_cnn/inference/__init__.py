@@ -1,0 +1,1 @@
+"""Inference: model files, image decoding, MNIST-style preprocessing and prediction."""

@@ -1,0 +1,1 @@
+"""Training: the train command's steps (runner), the fit session (training) and its Keras callbacks."""
