@@ -139,11 +139,11 @@ def test_prepare_splits_like_keras(mnist):
 
 def test_pipeline_scaling_equals_numpy_scaling(mnist):
     """The training input pipeline feeds the model exactly the values preparation.scale gives evaluation."""
-    from mnist_cnn.train import training
+    from mnist_cnn.data import pipeline
 
     cfg = config.loads("train: {epochs: 1, batch_size: 500}")
     x, y = mnist.x_test[:1000], mnist.y_test[:1000]
-    images, labels = next(iter(training.training_dataset(x, y, cfg, 0)))
-    order = training.epoch_permutation(cfg.seed, 0, len(x))[:500]
+    images, labels = next(iter(pipeline.training_dataset(x, y, cfg, 0)))
+    order = pipeline.epoch_permutation(cfg.seed, 0, len(x))[:500]
     assert np.array_equal(images.numpy(), preparation.scale(x[order]))
     assert np.array_equal(labels.numpy().argmax(axis=1), y[order])

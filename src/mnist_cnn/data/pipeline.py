@@ -1,0 +1,47 @@
+"""The input pipeline: tf.data batches for training (shuffled per (seed, epoch)) and validation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_cnn.config import Config
+from mnist_cnn.data.preparation import Prepared
+
+
+def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
+    """The shuffle order of one epoch, a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
+
+
+def _to_model_input(images, labels):
+    """uint8 batch to float32 (B, 28, 28, 1) in [0, 1] and one-hot labels: the same values as preparation.scale."""
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0, tf.one_hot(tf.cast(labels, tf.int32), 10)
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int):
+    """Batches for epochs first_epoch..epochs-1, each epoch shuffled by epoch_permutation.
+
+    Gathering batches by index from uint8 tensors that live once in memory avoids Keras copying
+    float arrays every epoch, and makes the order reproducible from any starting epoch.
+    """
+    import tensorflow as tf
+
+    perms = np.stack([epoch_permutation(cfg.seed, e, len(x)) for e in range(first_epoch, cfg.train.epochs)])
+    images, labels = tf.constant(x), tf.constant(y)
+    batch = cfg.train.batch_size
+    ds = tf.data.Dataset.from_tensor_slices(perms).flat_map(
+        lambda perm: tf.data.Dataset.from_tensor_slices(perm).batch(batch)
+    )
+    ds = ds.map(lambda idx: _to_model_input(tf.gather(images, idx), tf.gather(labels, idx)))
+    return ds.prefetch(2)
+
+
+def validation_dataset(data: Prepared, batch_size: int):
+    """Validation batches as a tf.data pipeline (no parallel map, so no thread-pool surprises), or None."""
+    import tensorflow as tf
+
+    if data.x_val is None:
+        return None
+    return tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(batch_size).map(_to_model_input)
