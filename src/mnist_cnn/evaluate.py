@@ -46,11 +46,17 @@ def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.n
 
 
 def evaluate(
-    run_dir: str | None, model_file: str | None, checkpoint: str | None, data_path: str | None, log=print
+    run_dir: str | None,
+    model_file: str | None,
+    checkpoint: str | None,
+    data_path: str | None,
+    log=print,
+    robustness: bool = False,
 ) -> dict:
     """Score a run's checkpoint (on the run's own test subset) or a .keras file (on the full test set).
 
-    For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it.
+    For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it;
+    with `robustness`, also the robustness table (robustness.json, plots/robustness.png).
     """
     from mnist_cnn import atomic, config
     from mnist_cnn.data import acquire, preparation
@@ -72,7 +78,14 @@ def evaluate(
         "sha256": source.expected_sha256,
         "test": summary,
     }
+    if robustness:
+        from mnist_cnn import robustness as robust
+
+        result["robustness"] = robust.measure(model, preparation.scale(prepared.x_test)[..., 0], prepared.y_test, log)
     if run is not None:
         atomic.write_json(run.root / "evaluation.json", result)
         write_plots(run, prepared.x_test, prepared.y_test, probs, summary)
+        if robustness:
+            atomic.write_json(run.root / "robustness.json", result["robustness"])
+            plots.plot_robustness({run.root.name: result["robustness"]}, run.plots / "robustness.png")
     return result
