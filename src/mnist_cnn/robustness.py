@@ -65,13 +65,12 @@ def scale(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 def thickness(x: np.ndarray, pixels: float) -> np.ndarray:
-    """Thinner strokes (grey erosion, 3×3) for -1, thicker (grey dilation, 3×3, repeated) for +1, +2."""
+    """Strokes `pixels` wider (grey dilation) or narrower (grey erosion): a (|pixels|+1)² square footprint."""
     from scipy import ndimage
 
     op = ndimage.grey_dilation if pixels > 0 else ndimage.grey_erosion
-    for _ in range(int(abs(pixels))):
-        x = op(x, size=(1, 3, 3), mode="constant", cval=0.0)
-    return x
+    side = int(abs(pixels)) + 1
+    return op(x, size=(1, side, side), mode="constant", cval=0.0)
 
 
 def blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -107,10 +106,10 @@ TRANSFORMS = (
     Transform("rotation", "degrees", (10, 20, 30), rotate),
     Transform("shift", "pixels", (2, 3, 4), shift),
     Transform("scale", "factor", (0.7, 0.85, 1.2), scale),
-    Transform("thickness", "pixels", (-1, 1, 2), thickness),
+    Transform("thickness", "stroke px", (-1, 1, 2), thickness),
     Transform("blur", "sigma (px)", (0.5, 1.0, 1.5), blur),
     Transform("low resolution", "side (px)", (14, 10, 7), low_resolution),
-    Transform("inverted", "through preprocessing", ("on",), inverted, through_preprocessing=True),
+    Transform("inverted", "dark ink on white", ("preprocessed",), inverted, through_preprocessing=True),
 )
 
 
@@ -148,8 +147,8 @@ def measure(model, images: np.ndarray, labels: np.ndarray, log=print) -> dict:
 def format_table(report: dict) -> str:
     """The report as an aligned text table: accuracy and loss against clean at each strength."""
     lines = [f"Robustness (clean test accuracy {report['clean_accuracy']:.2%} on {report['test_images']} images)"]
-    lines.append(f"{'transform':<16}{'strength':>24}{'accuracy':>10}{'loss':>9}")
+    lines.append(f"{'transform':<16}{'strength':>32}{'accuracy':>10}{'loss':>11}")
     for r in report["rows"]:
         strength = f"{r['strength']} {r['unit']}"
-        lines.append(f"{r['transform']:<16}{strength:>24}{r['accuracy']:>10.2%}{r['loss'] * 100:>8.2f}p")
+        lines.append(f"{r['transform']:<16}{strength:>32}{r['accuracy']:>10.2%}{r['loss'] * 100:>8.2f} pp")
     return "\n".join(lines)
