@@ -164,7 +164,7 @@ def plot_robustness(reports: dict[str, dict], path: str | Path) -> None:
         for ax, name in zip(axes, names, strict=True):
             rows = [r for r in report["rows"] if r["transform"] == name]
             line = ax.plot([str(r["strength"]) for r in rows], [r["accuracy"] * 100 for r in rows], "o-", label=label)
-            ax.axhline(rows[0]["clean_accuracy"] * 100, color=line[0].get_color(), linewidth=0.8, linestyle="--")
+            ax.axhline(report["clean_accuracy"] * 100, color=line[0].get_color(), linewidth=0.8, linestyle="--")
     for ax, name in zip(axes, names, strict=True):
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(next(r["unit"] for r in first["rows"] if r["transform"] == name), fontsize=8)
