@@ -57,3 +57,14 @@ def mnist():
         return load_mnist(allow_download=False)
     except DataError as exc:
         pytest.fail(f"smoke tests need MNIST: run `mnist-cnn data download` first ({exc})")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, mnist) -> Path:
+    """One run of configs/smoke.yaml (~15 s), trained once per session for tests that need a real model."""
+    from mnist_cnn.cli import main
+
+    runs_dir = tmp_path_factory.mktemp("smoke-run") / "runs"
+    main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir)])
+    (root,) = runs_dir.iterdir()
+    return root

@@ -1,8 +1,8 @@
 """The HTTP app: prediction API, model facts, health check and the draw-a-digit page.
 
 Every error a client can cause is answered as `{"error": "<one line>"}` with a 4xx status; a
-request body over the limit is refused before it is read (FastAPI's `max_body_size`: a too-large
-Content-Length is refused outright, a streamed body as soon as it passes the limit).
+request body over the limit is refused before it is read: from its Content-Length header by
+`DeclaredSizeLimit`, and a streamed (chunked) body by FastAPI's `max_body_size` as it arrives.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnist_cnn.inference import imaging
 from mnist_cnn.serve import inputs
@@ -48,7 +49,7 @@ class Limits:
     threads: int = max(2, os.cpu_count() or 1)  # images decoded at once: bounds memory and CPU
 
 
-def create_app(served: ServedModel, limits: Limits = Limits()) -> FastAPI:
+def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLimit:
     """The ASGI app serving `served`."""
     app = FastAPI(
         max_body_size=limits.max_request_bytes,
@@ -113,7 +114,32 @@ def create_app(served: ServedModel, limits: Limits = Limits()) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app, limits)
-    return app
+    return DeclaredSizeLimit(app, limits.max_request_bytes)
+
+
+class DeclaredSizeLimit:
+    """Answer 413 in JSON from the Content-Length header alone, without reading the body.
+
+    FastAPI's own limit answers a too-large declared length in plain text, so this is checked first.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = Headers(scope=scope).get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                response = JSONResponse({"error": too_large(self.max_bytes)}, 413, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def too_large(max_bytes: int) -> str:
+    """The one line a client gets for a body over the limit."""
+    return f"request body is larger than the {max_bytes:,}-byte limit (--max-request-bytes)"
 
 
 def _row(name: str, result: imaging.Preprocessed, probs: np.ndarray, include_image: bool) -> dict[str, Any]:
@@ -175,7 +201,7 @@ def _install_error_handlers(app: FastAPI, limits: Limits) -> None:
         message = {
             404: f"no such page: {request.url.path}",
             405: f"{request.method} is not allowed here",
-            413: f"request body is larger than the {limits.max_request_bytes:,}-byte limit (--max-request-bytes)",
+            413: too_large(limits.max_request_bytes),
         }
         text = message.get(exc.status_code) or str(exc.detail)
         return JSONResponse({"error": text}, status_code=exc.status_code, headers=getattr(exc, "headers", None))

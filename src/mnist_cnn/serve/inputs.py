@@ -137,4 +137,4 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     elif kind == "json_invalid":
         return f"request body is not valid JSON ({error.get('ctx', {}).get('error', message)})"
     message = message.removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+    return f"{where or 'request body'}: {message}"
