@@ -94,7 +94,28 @@ def resolve(
         return from_run(RunDir(path), checkpoint, prefer_export)
     if not path.exists():
         raise ModelError(f"{model}: no such model file or run directory")
-    return ModelSource(path)
+    return _recorded(path) or ModelSource(path)
+
+
+def _recorded(path: Path) -> ModelSource | None:
+    """A file given by path that a run records (its checkpoint or export) is checked against that record."""
+    run = RunDir(path.resolve().parent.parent)
+    if not run.manifest.is_file():
+        return None
+    try:
+        manifest = run.read_manifest()
+    except RunError:
+        return None
+    relative = path.resolve().relative_to(run.root).as_posix()
+    exports = manifest.get("exports") if isinstance(manifest.get("exports"), dict) else {}
+    for key, entry in exports.items():
+        if isinstance(entry, dict) and entry.get("file") == relative and entry.get("sha256"):
+            return ModelSource(path, run, None, entry["sha256"], key)
+    checkpoints = manifest.get("checkpoints") if isinstance(manifest.get("checkpoints"), dict) else {}
+    for name, entry in checkpoints.items():
+        if isinstance(entry, dict) and relative == f"checkpoints/{name}.keras" and entry.get("sha256"):
+            return ModelSource(path, run, name, entry["sha256"])
+    return None
 
 
 def check_suffix(path: Path) -> str:
