@@ -200,6 +200,9 @@ def load(source: ModelSource, compile: bool = False):
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a valid .keras archive")
     check_archive(path)
+    from mnist_cnn.tfquiet import import_tensorflow
+
+    import_tensorflow()  # only now: a refused file costs no TensorFlow start-up
     import keras
 
     try:

@@ -180,9 +180,6 @@ def load_runtime(source: ModelSource | str | Path) -> Runtime:
         source = modelfiles.resolve(str(source), prefer_export=True)
     suffix = modelfiles.check_suffix(source.path)
     if suffix == ".keras":
-        from mnist_cnn.tfquiet import import_tensorflow
-
-        import_tensorflow()
         return KerasRuntime(modelfiles.load(source))
     data = modelfiles.read_bytes(source)
     if suffix == ".onnx":
