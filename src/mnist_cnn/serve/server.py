@@ -16,6 +16,7 @@ from mnist_cnn.serve.app import Limits, create_app
 from mnist_cnn.serve.model import ServedModel, load_served
 
 ENV = "MNIST_CNN_SERVE"  # how worker processes learn what to load (uvicorn spawns them from an import string)
+BACKLOG = 2048  # uvicorn's default
 SHUTDOWN_SECONDS = 5  # in-flight requests get this long after Ctrl-C / SIGTERM
 
 
@@ -75,6 +76,7 @@ def serve(
 
     served = load_served(target.model, target.runs_dir, target.checkpoint)  # errors surface here, once
     options = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": SHUTDOWN_SECONDS}
+    sock.listen(BACKLOG)  # before announcing: connections made now wait in the queue instead of being refused
     with raising_on_signals():  # uvicorn re-raises the signal that stopped it: that ends the command cleanly
         try:
             if workers == 1:
