@@ -74,7 +74,8 @@ def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLi
     @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi())
     async def predict(request: Request) -> JSONResponse:
         """Predict the digit in each image: files (multipart field `file`, repeatable) or JSON."""
-        for name in request.query_params:
+        if request.query_params:
+            name = next(iter(request.query_params))
             raise InputError(f"unknown query parameter '{name}' (options go in the body)")
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media == "application/json":

@@ -89,7 +89,7 @@ def serve(
                 os.environ[ENV] = json.dumps(asdict(target))
                 config = uvicorn.Config(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
                 announce(served)
-                Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+                Multiprocess(config, sockets=[sock]).run()
         except Interrupted:
             pass
 
