@@ -167,7 +167,7 @@ def _not_a_zip(folder: Path) -> Path:
 @pytest.mark.parametrize(
     "make,message",
     [
-        (_h5_file, "only .keras model files are accepted"),
+        (_h5_file, "only .keras, .onnx and .tflite model files are accepted"),
         (_not_a_zip, "not a valid .keras archive"),
         (lambda folder: folder / "missing.keras", "no such model file or run directory"),
     ],

@@ -14,6 +14,7 @@ import click
 from mnist_cnn.cli.common import err
 from mnist_cnn.cli.data import data
 from mnist_cnn.cli.evaluate import evaluate
+from mnist_cnn.cli.export import export
 from mnist_cnn.cli.models import models
 from mnist_cnn.cli.predict import predict
 from mnist_cnn.cli.runs import runs
@@ -28,7 +29,7 @@ def cli(debug: bool) -> None:
     """Reproducible training of convolutional networks on MNIST."""
 
 
-for command in (train, data, models, evaluate, predict, runs):
+for command in (train, data, models, evaluate, predict, export, runs):
     cli.add_command(command)
 
 

@@ -13,7 +13,6 @@ import numpy as np
 
 from mnist_cnn.inference import imaging
 
-BATCH = 512
 PARALLEL_MIN = 64  # fewer files than this are preprocessed in-process
 MAX_WORKERS = 8
 
@@ -101,16 +100,10 @@ def _preprocess_one(path: Path) -> imaging.Preprocessed | imaging.ImageError:
 
 
 def classify(model, images: np.ndarray) -> np.ndarray:
-    """Probabilities (N, 10) in float32 for float images (N, 28, 28, 1); used by predict and evaluate.
+    """Probabilities (N, 10) float32 for float images (N, 28, 28, 1) from a Runtime or a Keras model."""
+    from mnist_cnn.inference.runtimes import as_runtime
 
-    Calls the model directly rather than `model.predict`: for the handful of images a person
-    passes, predict's per-call set-up costs more than the arithmetic, and for the test set it
-    is no slower.
-    """
-    outputs = [
-        np.asarray(model(images[i : i + BATCH], training=False), dtype=np.float32) for i in range(0, len(images), BATCH)
-    ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
+    return as_runtime(model).probabilities(images)
 
 
 def _saved_name(save_dir: Path, path: Path, used: set[str]) -> Path:
@@ -123,7 +116,7 @@ def _saved_name(save_dir: Path, path: Path, used: set[str]) -> Path:
 
 
 def run(
-    model_loader: Callable[[], object],
+    model_loader: Callable[[], object],  # returns a Runtime (or a Keras model)
     inputs: Iterable[str],
     top_k: int = 3,
     save_dir: Path | None = None,

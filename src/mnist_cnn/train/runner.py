@@ -104,6 +104,9 @@ def _check_optional_packages(cfg: Config) -> None:
     """Fail before the run directory exists if an enabled extra cannot work."""
     import importlib.util
 
+    from mnist_cnn.export import check_available
+
+    check_available(cfg.output.export)
     if cfg.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(
             "output.tensorboard: the tensorboard package is not installed; "
@@ -144,6 +147,7 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
         if len(rows) != epoch:
             raise RunError(f"{run.root}: history.csv has {len(rows)} epochs but the checkpoint is from epoch {epoch}")
         manifest.mark("running", config_epochs=cfg.train.epochs)
+        manifest.exports = {}  # made from the old checkpoint; exported again when this session ends
         manifest.resumes.append({"at": manifests.now(), "from_epoch": epoch, "command": sys.argv})
         # The manifest first: it is what config.yaml is checked against.
         manifest.record_config(config.to_dict(cfg))
@@ -247,6 +251,9 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
     test = metrics["test"]
     log(f"Test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} ({metrics['checkpoint']} checkpoint, "
         f"epoch {metrics['checkpoint_epoch']}); fit {metrics['fit_seconds']:.1f}s; run {run.root}")  # fmt: skip
+    from mnist_cnn import export  # after the run is recorded complete: a failed export cannot undo it
+
+    export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log)
     return Outcome(run, manifest.status, metrics)
 
 
