@@ -161,6 +161,7 @@ def test_config_export_key(tmp_path):
 def test_export_usage_errors(run_cli, tmp_path):
     assert run_cli("export", str(tmp_path), "--format", "onnx", "--quantize", "int8").code == 2
     assert run_cli("export", str(tmp_path / "missing")).code == 2
-    (tmp_path / "manifest.json").write_text(json.dumps({"status": "running"}))
+    running = {"status": "running", "name": "n", "seed": 1, "started_at": "2026-01-01T00:00:00+00:00"}
+    (tmp_path / "manifest.json").write_text(json.dumps(running))
     result = run_cli("export", str(tmp_path))
     assert result.code == 1 and "only a finished run can be exported" in result.err

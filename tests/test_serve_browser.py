@@ -16,7 +16,7 @@ WAIT = 30  # seconds for the page to settle; generous on a shared machine
 
 @pytest.fixture(scope="module")
 def served(smoke_run):
-    served = load_served(str(smoke_run))
+    served = load_served(str(smoke_run.root))
     with running(create_app(served)) as url:
         yield served, url
 

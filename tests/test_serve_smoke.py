@@ -26,11 +26,11 @@ START_TIMEOUT = 120  # seconds; a shared 2-core machine can be slow, a hung serv
 def test_served_answers_equal_predict_for_the_same_files(run_cli, smoke_run, checkpoint):
     """Same files, same preprocessing, same runtime choice: the same digits and probabilities as `predict`."""
     choice = ["--checkpoint", checkpoint] if checkpoint else []
-    result = run_cli("predict", str(SAMPLES), "--model", str(smoke_run), "--top-k", "10", "--json", *choice)
+    result = run_cli("predict", str(SAMPLES), "--model", str(smoke_run.root), "--top-k", "10", "--json", *choice)
     assert result.code == 0, result.err
     expected = json.loads(result.out)["predictions"]
 
-    served = load_served(str(smoke_run), checkpoint=checkpoint)
+    served = load_served(str(smoke_run.root), checkpoint=checkpoint)
     assert served.facts["kind"] == ("checkpoint" if checkpoint else "export")
     paths = [Path(p["path"]) for p in expected]
     files = [("file", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
@@ -66,7 +66,7 @@ def start(*args: str) -> tuple[subprocess.Popen, str]:
 
 
 def test_serve_command_starts_answers_refuses_a_busy_port_and_stops_on_sigterm(smoke_run):
-    proc, line = start(str(smoke_run), "--port", "0")
+    proc, line = start(str(smoke_run.root), "--port", "0")
     try:
         assert "(onnx export, test accuracy " in line and "(Ctrl-C to stop)" in line
         url = line.split(" at ")[1].split()[0]
@@ -82,7 +82,7 @@ def test_serve_command_starts_answers_refuses_a_busy_port_and_stops_on_sigterm(s
 
         port = url.rsplit(":", 1)[1]
         busy = subprocess.run(
-            [*CLI, "serve", str(smoke_run), "--port", port],
+            [*CLI, "serve", str(smoke_run.root), "--port", port],
             env=cli_subprocess_env(),
             capture_output=True,
             text=True,
@@ -116,7 +116,7 @@ def test_serve_without_a_finished_run_is_one_line(tmp_path):
 
 
 def test_ctrl_c_stops_the_server_cleanly(smoke_run):
-    proc, line = start(str(smoke_run), "--port", "0")
+    proc, line = start(str(smoke_run.root), "--port", "0")
     url = line.split(" at ")[1].split()[0]
     try:
         assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200

@@ -23,7 +23,8 @@ import numpy as np
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.inference import modelfiles
 from mnist_cnn.inference.modelfiles import MissingRuntimeError
-from mnist_cnn.runs.rundir import FINISHED, RunDir, RunError, file_sha256
+from mnist_cnn.runs.manifest import FINISHED
+from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
 
 EXPORT_DIR = "export"  # inside the run directory
 # manifest key -> (file or folder name, format given to keras' model.export)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -28,6 +29,7 @@ from mnist_cnn.cli.common import checkpoint_option, console, emit_json, existing
 def export(run_dir, formats, quantize, out, checkpoint, data, as_json) -> None:
     """Export a finished run's model and verify it with its own runtime on the test set."""
     from mnist_cnn import export as exporter
+    from mnist_cnn.runs import lock
     from mnist_cnn.runs.rundir import RunDir
 
     run = RunDir(existing_dir(run_dir))
@@ -35,8 +37,10 @@ def export(run_dir, formats, quantize, out, checkpoint, data, as_json) -> None:
     for fmt in formats:
         exporter.key_for(fmt, quantize)  # usage errors before any work
     exporter.check_available(formats)
-    records = exporter.export_run(
-        run, formats, quantize, Path(out) if out else None, checkpoint, data, log=console(as_json)
-    )
+    # Writing into the run (export/ and its manifest) is a writer's job: hold the run lock, as train does.
+    with contextlib.nullcontext() if out else lock.hold(run.root):
+        records = exporter.export_run(
+            run, formats, quantize, Path(out) if out else None, checkpoint, data, log=console(as_json)
+        )
     if as_json:
         emit_json({"run_dir": str(run.root), "exports": records})

@@ -38,7 +38,7 @@ def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_js
     from mnist_cnn.inference.runtimes import load_runtime
 
     # A run's verified ONNX export when it has one (no TensorFlow import), else its checkpoint.
-    source = modelfiles.resolve(model, runs_dir, checkpoint, prefer_export=True)
+    source = modelfiles.resolve(model, runs_dir, checkpoint, prefer_export=True, note=err)
     if not as_json:
         click.echo(f"Model: {source.describe()}")
     save_dir = Path(save_preprocessed) if save_preprocessed else None

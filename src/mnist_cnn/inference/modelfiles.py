@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_cnn.errors import MnistCnnError, first_line
-from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256, latest_run
+from mnist_cnn.runs.listing import latest_run
+from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
 
 SUFFIXES = (".keras", ".onnx", ".tflite")
 # Limits for files from elsewhere. This product's models are far below them (the Chollet convnet:
@@ -49,43 +50,64 @@ class ModelSource:
     checkpoint: str | None = None
     expected_sha256: str | None = None
     export: str | None = None  # which recorded export of the run this is ("onnx", ...)
+    in_progress_epoch: int | None = None  # set when the run is still being trained
 
     def describe(self) -> str:
         """One line for the console: which model is used."""
         if self.run is None:
             return str(self.path)
-        if self.export:
-            return f"{self.run.root} ({self.export} export)"
-        return f"{self.run.root} ({self.checkpoint} checkpoint)"
+        text = (
+            f"{self.run.root} ({self.export} export)"
+            if self.export
+            else f"{self.run.root} ({self.checkpoint} checkpoint)"
+        )
+        if self.in_progress_epoch is not None:
+            text += f" - run in progress, using its last committed state (epoch {self.in_progress_epoch})"
+        return text
 
 
 def from_run(run: RunDir, checkpoint: str | None = None, prefer_export: bool = False) -> ModelSource:
     """The run's model with its recorded hash: its verified ONNX export when preferred, recorded and
     ONNX Runtime is installed (and no checkpoint was asked for), else its checkpoint (default: the
-    one its test metrics used)."""
-    manifest = run.read_manifest()
-    exports = manifest.get("exports")
-    if prefer_export and checkpoint is None and isinstance(exports, dict):
-        entry = exports.get("onnx")
-        if isinstance(entry, dict) and entry.get("sha256") and importlib.util.find_spec("onnxruntime"):
+    one its test metrics used).
+
+    Reads only what the manifest has committed, so a run being trained right now is usable too.
+    """
+    from mnist_cnn.runs import lock, manifest
+
+    info = manifest.read(run)
+    entry = info.exports.get("onnx")
+    if prefer_export and checkpoint is None and isinstance(entry, dict):
+        if entry.get("sha256") and isinstance(entry.get("file"), str) and importlib.util.find_spec("onnxruntime"):
             return ModelSource(run.root / entry["file"], run, None, entry["sha256"], "onnx")
     if checkpoint is None:
         try:
             checkpoint = json.loads(run.metrics.read_text(encoding="utf-8"))["checkpoint"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             checkpoint = "last"
-    entry = manifest.get("checkpoints", {}).get(checkpoint)
-    if entry is None:
+    record = info.checkpoints.get(checkpoint)
+    if record is None:
         raise RunError(f"{run.root}: the run has no '{checkpoint}' checkpoint recorded in its manifest")
-    return ModelSource(run.checkpoint(checkpoint), run, checkpoint, entry["sha256"])
+    training = info.status == "running" and lock.holder(run.root) is not None
+    return ModelSource(
+        record.path(run, checkpoint),
+        run,
+        checkpoint,
+        record.sha256,
+        in_progress_epoch=info.epochs_completed if training else None,
+    )
 
 
 def resolve(
-    model: str | None, runs_dir: str | Path = "runs", checkpoint: str | None = None, prefer_export: bool = False
+    model: str | None,
+    runs_dir: str | Path = "runs",
+    checkpoint: str | None = None,
+    prefer_export: bool = False,
+    note=None,
 ) -> ModelSource:
     """A run directory, a model file, or (None) the most recent finished run under `runs_dir`."""
     if model is None:
-        run = latest_run(runs_dir)
+        run = latest_run(runs_dir, note=note)
         if run is None:
             raise RunError(f"no finished run under {Path(runs_dir).resolve()}; train one first or pass --model")
         return from_run(run, checkpoint, prefer_export)
@@ -99,22 +121,22 @@ def resolve(
 
 def _recorded(path: Path) -> ModelSource | None:
     """A file given by path that a run records (its checkpoint or export) is checked against that record."""
+    from mnist_cnn.runs import manifest
+
     run = RunDir(path.resolve().parent.parent)
     if not run.manifest.is_file():
         return None
     try:
-        manifest = run.read_manifest()
+        info = manifest.read(run)
     except RunError:
         return None
     relative = path.resolve().relative_to(run.root).as_posix()
-    exports = manifest.get("exports") if isinstance(manifest.get("exports"), dict) else {}
-    for key, entry in exports.items():
+    for key, entry in info.exports.items():
         if isinstance(entry, dict) and entry.get("file") == relative and entry.get("sha256"):
             return ModelSource(path, run, None, entry["sha256"], key)
-    checkpoints = manifest.get("checkpoints") if isinstance(manifest.get("checkpoints"), dict) else {}
-    for name, entry in checkpoints.items():
-        if isinstance(entry, dict) and relative == f"checkpoints/{name}.keras" and entry.get("sha256"):
-            return ModelSource(path, run, name, entry["sha256"])
+    for role, record in info.checkpoints.items():
+        if record.path(run, role).resolve() == path.resolve():
+            return ModelSource(path, run, role, record.sha256)
     return None
 
 
