@@ -46,8 +46,9 @@ def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
     accuracy = metrics.get("test", {}).get("accuracy") if isinstance(metrics.get("test"), dict) else None
     verification = None
     if run is not None and source.export:
-        exports = _read_json(run.manifest).get("exports", {})
-        entry = exports.get(source.export, {}) if isinstance(exports, dict) else {}
+        from mnist_cnn.runs import manifest  # the manifest's one reader
+
+        entry = manifest.read(run).exports.get(source.export)
         verification = entry.get("verification") if isinstance(entry, dict) else None
     return {
         "run": str(run.root) if run is not None else None,
