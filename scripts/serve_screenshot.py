@@ -25,7 +25,7 @@ def main() -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     with running(create_app(load_served(args.model))) as url, chromium() as driver:
-        driver.set_window_size(900, 640)
+        driver.set_window_size(900, 800)
         driver.get(url + "/")
         draw(driver, driver.find_element("id", "pad"), SEVEN, "pen")
         WebDriverWait(driver, 30).until(

@@ -59,7 +59,7 @@ def assert_shows(shown: dict, answer: dict) -> None:
 def test_page_shows_the_model_and_works_offline(page, served):
     facts, _ = served
     text = page.find_element("id", "model-facts").text
-    assert text.startswith(f"Model: {facts.facts['name']} · test accuracy {facts.facts['test_accuracy']:.1%}")
+    assert text.startswith(f"Model: {facts.facts['name']} · test accuracy {facts.facts['test_accuracy']:.2%}")
     entries = page.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert entries and all(name.startswith("http://127.0.0.1:") for name in entries), entries
 

@@ -125,8 +125,8 @@ function showError(message) {
   result.dataset.state = "error";
 }
 
-function percent(p) {
-  return `${(p * 100).toFixed(1)}%`;
+function percent(p, decimals = 1) {
+  return `${(p * 100).toFixed(decimals)}%`;
 }
 
 function drawSeen(rows) {
@@ -149,7 +149,7 @@ function buildBars() {
 async function loadFacts() {
   try {
     const facts = await (await fetch("/v1/model")).json();
-    const accuracy = facts.test_accuracy == null ? "test accuracy unknown" : `test accuracy ${percent(facts.test_accuracy)}`;
+    const accuracy = facts.test_accuracy == null ? "test accuracy unknown" : `test accuracy ${percent(facts.test_accuracy, 2)}`;
     $("model-facts").textContent = `Model: ${facts.name} · ${accuracy} · ${facts.kind} (${facts.runtime})`;
   } catch (error) {
     $("model-facts").textContent = "The model's facts could not be loaded.";
