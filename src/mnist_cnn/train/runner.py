@@ -255,7 +255,8 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
     from mnist_cnn import export  # after the run is recorded complete: a failed export cannot undo it
 
     started = time.perf_counter()
-    export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log)
+    with interrupts.raising_on_signals():  # an interrupted export cleans up after itself; the run stays complete
+        export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log)
     return Outcome(run, manifest.status, metrics, round(time.perf_counter() - started, 3))
 
 
