@@ -70,4 +70,7 @@ def _classify(exc: BaseException) -> tuple[int | None, str]:
         return 130, "Interrupted."
     if isinstance(exc, MnistCnnError):
         return exc.exit_code, first_line(exc, 2000)
+    if isinstance(exc, OSError) and exc.strerror:  # disk full, permissions, a missing folder: the user can fix it
+        where = f"{exc.filename}: " if exc.filename else ""
+        return EXIT_RUNTIME, f"{where}{exc.strerror}"
     return EXIT_RUNTIME, f"{type(exc).__name__}: {first_line(exc)} (run with --debug for the traceback)"

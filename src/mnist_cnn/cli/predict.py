@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option
+from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option, terminal_progress
 from mnist_cnn.errors import EXIT_RUNTIME
 
 
@@ -51,7 +51,7 @@ def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_js
         loaded.append(load_runtime(source))
         return loaded[-1]
 
-    report = predictor.run(load, images, top_k=top_k, save_dir=save_dir)
+    report = predictor.run(load, images, top_k=top_k, save_dir=save_dir, progress=terminal_progress("Reading"))
     if as_json:
         emit_json(
             {

@@ -60,7 +60,10 @@ def collect(inputs: Iterable[str], report: Report) -> list[Path]:
 
 
 def preprocess_all(
-    files: list[Path], report: Report, meanwhile: Callable[[], object] | None = None
+    files: list[Path],
+    report: Report,
+    meanwhile: Callable[[], object] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Path], list, np.ndarray, object]:
     """Preprocess each file (failures go to the report) into a (N, 28, 28, 1) batch.
 
@@ -69,6 +72,7 @@ def preprocess_all(
     Processes rather than threads: the per-image work is many small NumPy calls that hold the
     GIL, and threads measured no faster. Workers are spawned (not forked, which is unsafe once
     TensorFlow's threads exist) and cost ~0.2 s to start, so small batches stay in-process.
+    `progress(done, total)` is told as files finish.
     Returns the kept paths, their results, the batch and what `meanwhile` returned (or None).
     """
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
@@ -80,7 +84,11 @@ def preprocess_all(
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             pending = pool.map(_preprocess_one, files, chunksize=chunk)  # submitted now, collected below
             extra = meanwhile() if meanwhile else None
-            outcomes = list(pending)
+            outcomes = []
+            for outcome in pending:
+                outcomes.append(outcome)
+                if progress:
+                    progress(len(outcomes), len(files))
     kept, results = [], []
     for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, imaging.ImageError):
@@ -120,11 +128,13 @@ def run(
     inputs: Iterable[str],
     top_k: int = 3,
     save_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Predict every input. For a few files the model is loaded only if one of them preprocessed
-    cleanly; for many, it is loaded while worker processes preprocess them."""
+    cleanly; for many, it is loaded while worker processes preprocess them (`progress` follows them)."""
     report = Report()
-    kept, results, images, model = preprocess_all(collect(inputs, report), report, meanwhile=model_loader)
+    files = collect(inputs, report)
+    kept, results, images, model = preprocess_all(files, report, meanwhile=model_loader, progress=progress)
     if not kept:
         return report
     probs = classify(model if model is not None else model_loader(), images)

@@ -63,6 +63,7 @@ class Outcome:
     run: RunDir
     status: str
     metrics: dict | None
+    export_seconds: float = 0.0  # the end-of-training export, timed on its own
 
 
 def _print_summary(model, log: Console) -> None:
@@ -253,8 +254,10 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
         f"epoch {metrics['checkpoint_epoch']}); fit {metrics['fit_seconds']:.1f}s; run {run.root}")  # fmt: skip
     from mnist_cnn import export  # after the run is recorded complete: a failed export cannot undo it
 
-    export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log)
-    return Outcome(run, manifest.status, metrics)
+    started = time.perf_counter()
+    with interrupts.raising_on_signals():  # an interrupted export cleans up after itself; the run stays complete
+        export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log)
+    return Outcome(run, manifest.status, metrics, round(time.perf_counter() - started, 3))
 
 
 def _record_end(committer: EpochCommitter, log: Console, status: str, **facts) -> None:
