@@ -30,6 +30,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
+START_TIMEOUT = 120  # seconds: a server that never answers ends the benchmark instead of hanging it
 
 
 def cpu_seconds(pid: int) -> float:
@@ -50,6 +51,9 @@ def start(model: str, workers: int) -> tuple[subprocess.Popen, int, float]:
         raise SystemExit(f"server did not start: {line!r}")
     port = int(line.split(" at ")[1].split()[0].rsplit(":", 1)[1])
     while True:
+        if proc.poll() is not None or time.perf_counter() - begun > START_TIMEOUT:
+            proc.kill()
+            raise SystemExit(f"server exited or gave no answer within {START_TIMEOUT} s")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/healthz")
