@@ -19,7 +19,7 @@ from mnist_cnn.runs.manifest import Manifest
 from mnist_cnn.runs.rundir import RunDir, RunError
 from mnist_cnn.train import training
 from mnist_cnn.train.callbacks import Diverged
-from mnist_cnn.train.checkpoints import CommitError, EpochCommitter
+from mnist_cnn.train.checkpoints import CommitError, EpochCommitter, weights_sha256
 
 
 class Console:
@@ -227,7 +227,7 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
             session = training.fit(model, cfg, data, committer, rows, log)
             if not session.rows:
                 raise RunError("training produced no epochs")
-            metrics = _finish(cfg, data, committer, session, log)
+            metrics = _finish(cfg, data, committer, session, model)
             status = "stopped_early" if session.stop_reason else "completed"
             manifest.mark(status, stop_reason=session.stop_reason, finished_at=manifests.now(),
                           stopped_early={"stopped": bool(session.stop_reason), "epoch": session.rows[-1]["epoch"],
@@ -269,15 +269,19 @@ def _record_end(committer: EpochCommitter, log: Console, status: str, **facts) -
         log(f"Warning: could not record status '{status}' in manifest.json ({exc.strerror or exc})")
 
 
-def _finish(cfg: Config, data, committer: EpochCommitter, session, log: Console) -> dict:
+def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> dict:
     run, manifest = committer.run, committer.manifest
     which = cfg.train.checkpoint.use_for_test
     if which not in manifest.checkpoints:  # no epoch had the monitored metric: use the last
         which = "last"
     record = manifest.checkpoints[which]
     started = time.perf_counter()
-    # Score the file as saved (not the model in memory), so `evaluate` reproduces these numbers.
-    model = modelfiles.load(modelfiles.from_run(run, which))
+    # Score exactly the weights the checkpoint file holds, so `evaluate` reproduces these numbers: the
+    # model in memory when its weights hash equals the file's record (no reload), else the file itself.
+    if weights_sha256(trained) == record.weights_sha256:
+        model = trained
+    else:
+        model = modelfiles.load(modelfiles.from_run(run, which))
     summary, probs = evaluate.score(model, scale(data.x_test), data.y_test)
     metrics = {
         "checkpoint": which,
