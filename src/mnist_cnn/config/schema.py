@@ -152,6 +152,8 @@ class OutputConfig:
 
     runs_dir: str = "runs"
     tensorboard: bool = False
+    # Formats exported (and verified) when training ends; [] turns it off. See docs/export.md.
+    export: list[Literal["onnx", "litert", "saved_model"]] = field(default_factory=lambda: ["onnx"])
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,10 @@ class Config:
     reproducibility: ReproducibilityConfig = field(default_factory=ReproducibilityConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
+
+MNIST_TRAIN_IMAGES = 60000
+# A run folder is <name>-<YYYYmmdd-HHMMSS>[-N]: keep the whole within the usual 255-byte file-name limit.
+MAX_NAME_BYTES = 200
 
 # Ranges checked after types: key path -> (low, high, inclusive-low?, inclusive-high?).
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
