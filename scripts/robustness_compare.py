@@ -32,7 +32,7 @@ def markdown(base: dict, cand: dict, base_name: str, cand_name: str) -> str:
         acc = "preprocessed_accuracy" if b["transform"] == "inverted" else "accuracy"
         lb, lc = _loss(b, "loss"), _loss(c, "loss")
         ratio = f"{lc / lb:.2f}" if lb > NOISE_PP else "n/a (baseline loss within noise)"
-        verdict = "yes" if lc <= lb / 2 or lc <= NOISE_PP / 2 else "no"
+        verdict = "within noise" if max(lb, lc) <= NOISE_PP + 1e-9 else "yes" if lc <= lb / 2 else "no"
         strength = f"{b['strength']} {b['unit']}".strip()
         cells = [b["transform"], strength, f"{b[acc]:.2%}", f"{lb:.2f}", f"{c[acc]:.2%}", f"{lc:.2f}", ratio, verdict]
         lines.append("| " + " | ".join(cells) + " |")

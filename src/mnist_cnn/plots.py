@@ -163,10 +163,12 @@ def plot_robustness(reports: dict[str, dict], path: str | Path) -> None:
     for label, report in reports.items():
         for ax, name in zip(axes, names, strict=True):
             rows = [r for r in report["rows"] if r["transform"] == name]
-            line = ax.plot([str(r["strength"]) for r in rows], [r["accuracy"] * 100 for r in rows], "o-", label=label)
+            # An inverted picture is only ever read through predict's preprocessing, which undoes it.
+            key = "preprocessed_accuracy" if name == "inverted" else "accuracy"
+            line = ax.plot([str(r["strength"]) for r in rows], [r[key] * 100 for r in rows], "o-", label=label)
             ax.axhline(report["clean_accuracy"] * 100, color=line[0].get_color(), linewidth=0.8, linestyle="--")
     for ax, name in zip(axes, names, strict=True):
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name + (" (preprocessed)" if name == "inverted" else ""), fontsize=9)
         ax.set_xlabel(next(r["unit"] for r in first["rows"] if r["transform"] == name), fontsize=8)
         ax.tick_params(labelsize=8)
     axes[0].set_ylabel("test accuracy (%)")
