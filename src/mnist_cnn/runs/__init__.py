@@ -1,0 +1,1 @@
+"""Run directories: layout and file names, history, compare, environment facts."""
