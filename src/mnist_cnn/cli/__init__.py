@@ -17,6 +17,7 @@ from mnist_cnn.cli.evaluate import evaluate
 from mnist_cnn.cli.models import models
 from mnist_cnn.cli.predict import predict
 from mnist_cnn.cli.runs import runs
+from mnist_cnn.cli.sweep import sweep
 from mnist_cnn.cli.train import train
 from mnist_cnn.errors import EXIT_RUNTIME, EXIT_USAGE, MnistCnnError, first_line
 
@@ -28,7 +29,7 @@ def cli(debug: bool) -> None:
     """Reproducible training of convolutional networks on MNIST."""
 
 
-for command in (train, data, models, evaluate, predict, runs):
+for command in (train, data, models, evaluate, predict, runs, sweep):
     cli.add_command(command)
 
 
