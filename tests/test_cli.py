@@ -19,6 +19,12 @@ COMMANDS = [
     ["predict"],
     ["runs"],
     ["runs", "compare"],
+    ["runs", "list"],
+    ["sweep"],
+    ["sweep", "start"],
+    ["sweep", "run"],
+    ["sweep", "status"],
+    ["sweep", "report"],
 ]
 
 

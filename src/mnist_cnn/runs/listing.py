@@ -13,7 +13,7 @@ from mnist_cnn.runs.rundir import RunDir, RunError
 
 SORT_KEYS = ("started", "name", "status", "epochs", "accuracy", "fit", "seed")
 _RUN_MARKERS = ("manifest.json", "config.yaml", "history.csv")
-_MAX_DEPTH = 4  # runs/<run>, sweeps/<sweep>/trials/<id>/<run>
+_MAX_DEPTH = 6  # deep enough for DIR/sweeps/<sweep>/trials/<id>/<run>
 
 
 def _candidates(root: Path, depth: int = 0):
