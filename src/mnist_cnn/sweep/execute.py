@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mnist_cnn
+from mnist_cnn import interrupts
 from mnist_cnn.sweep import trial as trials
 from mnist_cnn.sweep.plan import Plan, trial_slot
 
@@ -80,21 +81,24 @@ def run_local(sweep_dir: Path, plan: Plan, workers: int, echo: Callable[[str], N
     echo(f"{len(queue)} of {len(plan.trials)} trials to run with {workers} worker(s){share}")
     running: dict[int, tuple[subprocess.Popen, object]] = {}
     try:
-        while queue or running:
-            while queue and len(running) < workers:
-                index = queue.pop(0)
-                running[index] = _launch(sweep_dir, plan, index, threads)
-                echo(f"started {plan.trials[index].id}")
-            time.sleep(0.2)
-            for index, (proc, handle) in list(running.items()):
-                if proc.poll() is not None:
-                    handle.close()
-                    del running[index]
-                    _record(sweep_dir, plan, index, proc.returncode, tally, echo)
-    except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM): let each trial record itself as interrupted, then go.
+        with interrupts.raising_on_signals():
+            while queue or running:
+                while queue and len(running) < workers:
+                    index = queue.pop(0)
+                    running[index] = _launch(sweep_dir, plan, index, threads)
+                    echo(f"started {plan.trials[index].id}")
+                time.sleep(0.2)
+                for index, (proc, handle) in list(running.items()):
+                    if proc.poll() is not None:
+                        handle.close()
+                        del running[index]
+                        _record(sweep_dir, plan, index, proc.returncode, tally, echo)
+    except BaseException as exc:
+        # Ctrl-C or SIGTERM (a scheduler's stop): pass it on so each running trial records itself
+        # as interrupted at an epoch boundary, wait for them, then stop.
+        signum = exc.signum if isinstance(exc, interrupts.Interrupted) else signal.SIGINT
         for proc, _handle in running.values():
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
         for proc, handle in running.values():
             proc.wait()
             handle.close()
