@@ -116,6 +116,9 @@ def _launch(sweep_dir: Path, plan: Plan, index: int, threads: int | None):
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=child_env(),
+        # Own session: a terminal's Ctrl-C reaches only this executor, which passes it on once.
+        # Twice (from the terminal and from us) could land while a trial records its interruption.
+        start_new_session=True,
     )
     return proc, handle
 
