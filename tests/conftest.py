@@ -57,3 +57,33 @@ def mnist():
         return load_mnist(allow_download=False)
     except DataError as exc:
         pytest.fail(f"smoke tests need MNIST: run `mnist-cnn data download` first ({exc})")
+
+
+SMOKE_EPOCHS = 3
+
+
+def train_in_process(runs_dir: Path, *extra: str):
+    """Train the smoke recipe through the real CLI in this process; the one run directory it made."""
+    from mnist_cnn.cli import main
+    from mnist_cnn.runs.rundir import RunDir
+
+    before = set(runs_dir.iterdir()) if runs_dir.exists() else set()
+    try:
+        main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), *extra])
+    except SystemExit as exc:
+        pytest.fail(f"training exited with {exc.code}")
+    (root,) = [p for p in runs_dir.iterdir() if p.is_dir() and p not in before]
+    return RunDir(root)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, mnist):
+    """The smoke recipe trained once for the whole session (3 epochs); tests copy it before changing it."""
+    return train_in_process(tmp_path_factory.mktemp("smoke") / "runs", "--set", f"train.epochs={SMOKE_EPOCHS}")
+
+
+def checkpoint_path(run, role: str) -> Path:
+    """The file the run's manifest names for its `role` checkpoint (last, previous, best)."""
+    from mnist_cnn.runs import manifest
+
+    return manifest.read(run).checkpoints[role].path(run, role)

@@ -10,21 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SMOKE
+from conftest import ROOT, checkpoint_path
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
 SAMPLES = ROOT / "samples"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, mnist) -> rundir.RunDir:
-    from mnist_cnn.cli import main
-
-    runs_dir = tmp_path_factory.mktemp("predict") / "runs"
-    main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), "--set", "train.epochs=3"])
-    (root,) = runs_dir.iterdir()
-    return rundir.RunDir(root)
+@pytest.fixture
+def trained(smoke_run) -> rundir.RunDir:
+    return smoke_run
 
 
 def test_evaluate_reproduces_metrics_json(run_cli, trained):
@@ -43,7 +38,7 @@ def test_evaluate_reproduces_metrics_json(run_cli, trained):
 def test_evaluate_refuses_a_tampered_checkpoint(run_cli, trained, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(trained.root, copy)
-    last = copy / "checkpoints" / "last.keras"
+    last = checkpoint_path(rundir.RunDir(copy), "last")
     last.write_bytes(last.read_bytes() + b"\0")
     result = run_cli("evaluate", str(copy), "--checkpoint", "last")
     assert result.code == 1

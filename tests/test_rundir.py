@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mnist_cnn import atomic
-from mnist_cnn.runs import rundir
+from mnist_cnn.runs import listing, rundir
 
 
 def test_run_names_are_unique_and_timestamped(tmp_path):
@@ -43,17 +43,35 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
-def test_latest_run_picks_the_newest_finished(tmp_path):
+def _manifest(status: str, finished: str | None) -> dict:
+    return {"status": status, "name": "x", "seed": 1, "started_at": "2026-01-01T09:00+00:00", "finished_at": finished}
+
+
+def test_latest_run_picks_the_newest_finished_by_absolute_time(tmp_path):
     for name, status, finished in [
-        ("a", "completed", "2026-01-01T10:00"),
-        ("b", "completed", "2026-01-02T10:00"),
+        ("a", "completed", "2026-01-01T10:00+00:00"),
+        ("b", "completed", "2026-01-02T10:00+00:00"),
         ("c", "interrupted", None),
-        ("d", "stopped_early", "2026-01-01T12:00"),
+        ("d", "stopped_early", "2026-01-01T12:00+00:00"),
+        # Later as text, but 07:00 UTC: made on a machine five hours ahead.
+        ("e", "completed", "2026-01-02T12:00+05:00"),
     ]:
         run = rundir.RunDir(tmp_path / name)
         run.root.mkdir()
-        run.write_manifest({"status": status, "finished_at": finished})
-    assert rundir.latest_run(tmp_path).root.name == "b"
+        run.write_manifest(_manifest(status, finished))
+    assert listing.latest_run(tmp_path).root.name == "b"
+
+
+def test_malformed_manifests_are_skipped_with_a_note(tmp_path):
+    good = rundir.RunDir(tmp_path / "good")
+    good.root.mkdir()
+    good.write_manifest(_manifest("completed", "2026-01-01T10:00+00:00"))
+    for name, text in [("list", "[1, 2]"), ("status", '{"status": 5}'), ("torn", '{"status": "compl')]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(text)
+    notes = []
+    assert listing.latest_run(tmp_path, note=notes.append).root.name == "good"
+    assert len(notes) == 3 and all(n.startswith("note: skipping") for n in notes)
 
 
 def test_not_a_run_directory(tmp_path):

@@ -8,30 +8,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SMOKE
+from conftest import SMOKE, SMOKE_EPOCHS, checkpoint_path, train_in_process
 from mnist_cnn import config
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
 
 
-def _train(runs_dir, *extra: str) -> rundir.RunDir:
-    from mnist_cnn.cli import main
-
-    try:
-        main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), *extra])
-    except SystemExit as exc:
-        pytest.fail(f"training exited with {exc.code}")
-    (root,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    return rundir.RunDir(root)
-
-
 @pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory, mnist):
-    """The smoke recipe trained twice, in separate run folders."""
-    first = _train(tmp_path_factory.mktemp("runs-a"))
-    second = _train(tmp_path_factory.mktemp("runs-b"))
-    return first, second
+def smoke_runs(tmp_path_factory, smoke_run):
+    """The shared smoke run and a second, identical one in another folder."""
+    second = train_in_process(tmp_path_factory.mktemp("runs-b"), "--set", f"train.epochs={SMOKE_EPOCHS}")
+    return smoke_run, second
 
 
 def test_run_directory_is_complete_and_loadable(smoke_runs):
@@ -43,23 +31,30 @@ def test_run_directory_is_complete_and_loadable(smoke_runs):
         run.history_json,
         run.metrics,
         run.log,
-        run.last_checkpoint,
-        run.best_checkpoint,
-        run.previous_checkpoint,
+        checkpoint_path(run, "last"),
+        checkpoint_path(run, "best"),
+        checkpoint_path(run, "previous"),
     ):
         assert path.is_file() and path.stat().st_size > 0, path
     for name in ("history", "samples", "confusion_matrix", "misclassified"):
         with Image.open(run.plots / f"{name}.png") as image:
             assert image.width > 300
-    assert config.load(run.config) == config.load(SMOKE, [f"output.runs_dir={run.root.parent}"])
+    assert config.load(run.config) == config.load(
+        SMOKE, [f"output.runs_dir={run.root.parent}", f"train.epochs={SMOKE_EPOCHS}"]
+    )
     manifest = run.read_manifest()
-    assert manifest["status"] == "completed" and manifest["epochs_completed"] == 2
+    assert manifest["status"] == "completed" and manifest["epochs_completed"] == SMOKE_EPOCHS
     assert manifest["data"]["sha256"]["x_train"].startswith("741c988805d0")
     assert manifest["versions"]["keras"].startswith("3.")
     assert manifest["reproducibility"]["op_determinism"] is True
-    for entry in manifest["checkpoints"].values():
-        assert rundir.file_sha256(run.root / "checkpoints" / "previous.keras") == entry["sha256"] or entry["epoch"] == 2
-    assert rundir.file_sha256(run.last_checkpoint) == manifest["checkpoints"]["last"]["sha256"]
+    assert set(manifest["checkpoints"]) == {"last", "previous", "best"}
+    for role, entry in manifest["checkpoints"].items():
+        assert rundir.file_sha256(checkpoint_path(run, role)) == entry["sha256"], role
+    assert manifest["checkpoints"]["last"]["epoch"] == SMOKE_EPOCHS
+    assert manifest["checkpoints"]["previous"]["epoch"] == SMOKE_EPOCHS - 1
+    # Only the files the manifest names are kept.
+    names = {entry["file"] for entry in manifest["checkpoints"].values()}
+    assert {p.name for p in run.checkpoints.iterdir()} == names
     assert "Test accuracy" in run.log.read_text()
     assert not list(run.root.rglob("*.tmp*")), "temporary files left behind"
 
@@ -73,8 +68,8 @@ def test_accuracy_well_above_chance(smoke_runs):
     matrix = np.array(metrics["test"]["confusion_matrix"])
     assert matrix.sum() == 1000 and np.trace(matrix) / 1000 == pytest.approx(metrics["test"]["accuracy"])
     history = rundir.read_history(run)
-    assert [row["epoch"] for row in history] == [1, 2]
-    assert history[1]["loss"] < history[0]["loss"]
+    assert [row["epoch"] for row in history] == list(range(1, SMOKE_EPOCHS + 1))
+    assert history[-1]["loss"] < history[0]["loss"]
 
 
 def test_checkpoint_reproduces_metrics(smoke_runs, mnist):
@@ -84,7 +79,7 @@ def test_checkpoint_reproduces_metrics(smoke_runs, mnist):
     from mnist_cnn.data import preparation
 
     run, _ = smoke_runs
-    model = keras.saving.load_model(run.last_checkpoint, safe_mode=True)
+    model = keras.saving.load_model(checkpoint_path(run, "last"), safe_mode=True)
     prepared = preparation.prepare(mnist, config.load(run.config).data)
     summary, _ = evaluate.score(model, preparation.scale(prepared.x_test), prepared.y_test)
     metrics = json.loads(run.metrics.read_text())["test"]
@@ -102,7 +97,7 @@ def test_identical_rerun_is_bit_identical(smoke_runs):
 
 
 def test_a_different_seed_gives_a_different_run(tmp_path, smoke_runs, mnist, run_cli):
-    other = _train(tmp_path, "--set", "seed=8", "--set", "train.epochs=1")
+    other = train_in_process(tmp_path, "--set", "seed=8", "--set", "train.epochs=1")
     first, second = smoke_runs
     assert rundir.read_history(other)[0]["loss"] != rundir.read_history(first)[0]["loss"]
 
@@ -113,3 +108,16 @@ def test_a_different_seed_gives_a_different_run(tmp_path, smoke_runs, mnist, run
     verdict = json.loads(differ.out)
     assert not verdict["identical"] and not verdict["config_identical"]
     assert {"fact": "reproducibility.seed", "a": 7, "b": 8} in verdict["environment_differences"]
+
+
+def test_compare_never_calls_a_damaged_run_identical(tmp_path, smoke_runs, run_cli):
+    import shutil
+
+    first, second = smoke_runs
+    copy = rundir.RunDir(tmp_path / "copy")
+    shutil.copytree(second.root, copy.root)
+    best = checkpoint_path(copy, "best")
+    best.write_bytes(best.read_bytes()[:-10] + b"0123456789")  # same size, other bytes
+    result = run_cli("runs", "compare", str(first.root), str(copy.root))
+    assert result.code == 1
+    assert "Verdict: DAMAGED" in result.out and best.name in result.out

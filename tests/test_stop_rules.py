@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mnist_cnn import config
-from mnist_cnn.train.callbacks import best_epoch, epoch_seed, stop_reason
+from mnist_cnn.train.callbacks import epoch_seed
+from mnist_cnn.train.stop_rules import best_epoch, stop_reason
 
 
 def rows(values: list[float], key: str = "val_loss") -> list[dict]:

@@ -68,5 +68,5 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, payload: Any) -> None:
-    """Write `payload` as indented JSON atomically."""
-    write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    """Write `payload` as indented, strict JSON atomically (NaN or Infinity is a ValueError, never written)."""
+    write_text(path, json.dumps(payload, indent=2, sort_keys=False, allow_nan=False) + "\n")

@@ -73,6 +73,9 @@ def evaluate(
         "test": summary,
     }
     if run is not None:
-        atomic.write_json(run.root / "evaluation.json", result)
-        write_plots(run, prepared.x_test, prepared.y_test, probs, summary)
+        try:
+            atomic.write_json(run.evaluation, result)
+            write_plots(run, prepared.x_test, prepared.y_test, probs, summary)
+        except OSError as exc:  # a read-only or full run folder: the results are still worth showing
+            log(f"Warning: could not write evaluation.json and plots into {run.root} ({exc.strerror or exc})")
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
@@ -40,7 +41,13 @@ def _raise(signum: int, _frame) -> None:
 
 @contextlib.contextmanager
 def raising_on_signals() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM raise `Interrupted`; old handlers come back afterwards."""
+    """Within the block, SIGINT and SIGTERM raise `Interrupted`; old handlers come back afterwards.
+
+    Outside the main thread (where Python cannot install handlers) the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, _raise) for sig in HANDLED}
     try:
         yield

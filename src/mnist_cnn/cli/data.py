@@ -14,11 +14,14 @@ def data() -> None:
 
 @data.command("download")
 @click.option("--data", "path", type=click.Path(), help="Verify this file or folder instead of downloading.")
-def data_download(path) -> None:
+@click.option(
+    "--force", is_flag=True, help="Fetch a fresh copy even if one is cached (e.g. the cache fails its checksums)."
+)
+def data_download(path, force) -> None:
     """Fetch MNIST into the cache (verifying its checksums)."""
     from mnist_cnn.data import acquire
 
-    mnist = acquire.load_mnist(path)
+    mnist = acquire.load_mnist(path, force=force)
     if mnist.source == "explicit":
         acquire.store_in_cache(mnist)
     click.echo(f"MNIST ready: {acquire.cache_file()} (source: {mnist.source}, checksums verified)")

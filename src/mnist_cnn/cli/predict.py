@@ -32,7 +32,7 @@ def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_js
     from mnist_cnn.inference import modelfiles
     from mnist_cnn.inference import predict as predictor
 
-    source = modelfiles.resolve(model, runs_dir, checkpoint)
+    source = modelfiles.resolve(model, runs_dir, checkpoint, note=err)
     if not as_json:
         click.echo(f"Model: {source.describe()}")
     save_dir = Path(save_preprocessed) if save_preprocessed else None

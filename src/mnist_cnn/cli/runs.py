@@ -23,7 +23,8 @@ def runs() -> None:
 def runs_compare(run_a, run_b, as_json) -> None:
     """Say whether two runs have identical history and weights, and which environment facts differ.
 
-    Exits 0 when identical and 1 when they differ (like cmp), so scripts can test it.
+    Every checkpoint and history file is checked against its recorded hash first: a damaged run is
+    never IDENTICAL. Exits 0 when identical and 1 otherwise (like cmp), so scripts can test it.
     """
     from mnist_cnn.runs.compare import compare_runs, format_comparison
     from mnist_cnn.runs.rundir import RunDir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -42,7 +43,7 @@ def train(config_path, sets, data, runs_dir, resume_dir, as_json) -> None:
 
     if bool(config_path) == bool(resume_dir):
         raise UsageError("give either --config FILE to start a run or --resume RUN_DIR to continue one")
-    log = runner.Console(console(as_json))
+    log = runner.Console(console(as_json), interactive=not as_json and sys.stdout.isatty())
     overrides = _overrides(sets, data, runs_dir)
     if resume_dir:
         run = RunDir(existing_dir(resume_dir))

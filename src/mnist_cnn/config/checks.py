@@ -10,7 +10,16 @@ import difflib
 import re
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from mnist_cnn.config.schema import ALLOWED_LAYERS, MODEL_NAMES, MONITORS, RANGES, Config, ConfigError
+from mnist_cnn.config.schema import (
+    ALLOWED_LAYERS,
+    MAX_NAME_BYTES,
+    MNIST_TRAIN_IMAGES,
+    MODEL_NAMES,
+    MONITORS,
+    RANGES,
+    Config,
+    ConfigError,
+)
 
 
 class Builder:
@@ -154,3 +163,27 @@ def check_semantics(cfg: Config) -> None:
         raise ConfigError("train.optimizer.warmup_epochs: only the cosine schedule has a warm-up")
     if train.optimizer.warmup_epochs >= train.epochs:
         raise ConfigError("train.optimizer.warmup_epochs: must be shorter than train.epochs")
+    _check_split(cfg)
+    if len(cfg.name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ConfigError(
+            f"name: {len(cfg.name.encode('utf-8'))} bytes is too long for a run folder name (at most {MAX_NAME_BYTES})"
+        )
+
+
+def _check_split(cfg: Config) -> None:
+    """Splits that would leave no image to train on, or none to validate on, cannot train."""
+    total = cfg.data.subset.train or MNIST_TRAIN_IMAGES
+    split = cfg.data.validation
+    if split.mode == "fraction":
+        train = int(total * (1.0 - split.fraction))  # as in data/preparation (Keras' validation_split)
+        if train < 1:
+            raise ConfigError(
+                f"data.validation.fraction: {split.fraction} of {total} training images leaves none to train on"
+            )
+        if total - train < 1:
+            raise ConfigError(
+                f"data.validation.fraction: {split.fraction} of {total} training images leaves none to validate on; "
+                "use a larger fraction or data.validation.mode: none"
+            )
+    elif split.mode in ("first", "last") and split.count >= total:
+        raise ConfigError(f"data.validation.count: {split.count} of {total} training images leaves none to train on")

@@ -141,6 +141,10 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
+MNIST_TRAIN_IMAGES = 60000
+# A run folder is <name>-<YYYYmmdd-HHMMSS>[-N]: keep the whole within the usual 255-byte file-name limit.
+MAX_NAME_BYTES = 200
+
 # Ranges checked after types: key path -> (low, high, inclusive-low?, inclusive-high?).
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "seed": (0, 2**32 - 1, True, True),

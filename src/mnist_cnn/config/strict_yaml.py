@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -28,6 +29,41 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+# YAML 1.1 (PyYAML) reads 010 as 8, 1:00 as 60, 0x10 as 16 and 1_000 as 1000; YAML 1.2 and people
+# read them otherwise. Only plain decimal numbers are accepted; anything else is ambiguous.
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+
+
+def _ambiguous(node: yaml.ScalarNode, value: Any) -> ConfigError:
+    text = node.value
+    plain = text.replace("_", "")
+    hint = f"write {value}"
+    if re.fullmatch(r"[-+]?0[0-9]+", plain):
+        hint += f" if you meant octal, or {int(plain)} if you meant decimal"
+    return ConfigError(
+        f"ambiguous number '{text}' at line {node.start_mark.line + 1}: YAML 1.1 reads it as {value}; "
+        f"{hint} (or quote it if it is text)"
+    )
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    value = yaml.SafeLoader.construct_yaml_int(loader, node)
+    if not _PLAIN_INT.fullmatch(node.value):
+        raise _ambiguous(node, value)
+    return value
+
+
+def _construct_float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
+    value = yaml.SafeLoader.construct_yaml_float(loader, node)
+    if not _PLAIN_FLOAT.fullmatch(node.value):
+        raise _ambiguous(node, value)
+    return value
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def parse_yaml(text: str) -> tuple[Any, dict[int, dict[Any, int]]]:

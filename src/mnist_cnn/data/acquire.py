@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import stat
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn import atomic
+from mnist_cnn import atomic, interrupts
 from mnist_cnn.data.formats import SHAPES, DataError, decode_pickle, read_any, read_npz
 from mnist_cnn.errors import first_line
 
@@ -162,17 +163,28 @@ def explicit_path(config_path: str | None) -> Path | None:
     return Path(chosen).expanduser() if chosen else None
 
 
-def load_mnist(path: str | None = None, allow_download: bool = True, log: Callable[[str], None] = print) -> Mnist:
-    """Find, verify and return MNIST, trying each source in order and caching what it downloads."""
+def load_mnist(
+    path: str | None = None, allow_download: bool = True, log: Callable[[str], None] = print, force: bool = False
+) -> Mnist:
+    """Find, verify and return MNIST, trying each source in order and caching what it downloads.
+
+    `force` skips the caches and fetches a fresh copy (for a cache that fails verification).
+    """
     explicit = explicit_path(path)
     if explicit is not None:
-        if not explicit.exists():
-            raise DataError(f"{explicit}: no such file or folder (given as the dataset path)")
+        _check_explicit(explicit)
         return _as_mnist(verify(read_any(explicit), str(explicit)), "explicit", explicit)
     tried = []
     for label, candidate in (("cache", cache_file()), ("keras-cache", keras_cache_file())):
+        if force:
+            break
         if candidate.is_file():
-            arrays = verify(read_any(candidate), str(candidate))
+            try:
+                arrays = verify(read_any(candidate), str(candidate))
+            except DataError as exc:
+                raise DataError(
+                    f"{exc} (cached copy; run `mnist-cnn data download --force` to fetch a fresh one)"
+                ) from None
             source = _cached_source() if label == "cache" else label
             return _as_mnist(arrays, source, candidate)
         tried.append(f"{label} ({candidate}: not there)")
@@ -181,7 +193,8 @@ def load_mnist(path: str | None = None, allow_download: bool = True, log: Callab
     for label, fetch in NETWORK_SOURCES:
         log(f"Fetching MNIST from the {label} source...")
         try:
-            with tempfile.TemporaryDirectory(prefix="mnist-cnn-") as tmp:
+            # A signal must not skip the temporary folder's removal: raise it as an exception instead.
+            with interrupts.raising_on_signals(), tempfile.TemporaryDirectory(prefix="mnist-cnn-") as tmp:
                 arrays = verify(fetch(Path(tmp)), f"{label} download")
         except (OSError, EOFError, DataError, subprocess.SubprocessError, ValueError, KeyError, zipfile.BadZipFile,
                 pickle.UnpicklingError) as exc:  # fmt: skip
@@ -189,10 +202,27 @@ def load_mnist(path: str | None = None, allow_download: bool = True, log: Callab
             log(f"  {label} source failed: {reason}")
             tried.append(f"{label} ({reason})")
             continue
-        _write_cache(arrays, label)
-        log(f"  verified and cached at {cache_file()}")
-        return _as_mnist(arrays, label, cache_file())
+        try:
+            _write_cache(arrays, label)
+            log(f"  verified and cached at {cache_file()}")
+            location = cache_file()
+        except OSError as exc:  # a read-only cache still leaves verified data to use now
+            log(f"  verified, but not cached ({cache_file().parent}: {exc.strerror or exc}); using it from memory")
+            location = f"{label} download (not cached)"
+        return _as_mnist(arrays, label, location)
     raise DataError(_not_found_message(tried))
+
+
+def _check_explicit(path: Path) -> None:
+    """A dataset path must be a regular file or a folder; anything else (a FIFO, a device) is never opened."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file or folder (given as the dataset path)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the dataset path ({exc.strerror or exc})") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DataError(f"{path}: not a regular file or folder; give mnist.npz, mnist.pkl.gz or a folder of IDX files")
 
 
 def _not_found_message(tried: list[str]) -> str:
@@ -202,7 +232,7 @@ def _not_found_message(tried: list[str]) -> str:
     )
 
 
-def _as_mnist(arrays: dict[str, np.ndarray], source: str, location: Path) -> Mnist:
+def _as_mnist(arrays: dict[str, np.ndarray], source: str, location: Path | str) -> Mnist:
     return Mnist(**arrays, source=source, location=str(location))
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_cnn.errors import MnistCnnError, first_line
-from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256, latest_run
+from mnist_cnn.runs.listing import latest_run
+from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
 
 
 class ModelError(MnistCnnError):
@@ -23,32 +24,44 @@ class ModelSource:
     run: RunDir | None = None
     checkpoint: str | None = None
     expected_sha256: str | None = None
+    in_progress_epoch: int | None = None  # set when the run is still being trained
 
     def describe(self) -> str:
         """One line for the console: which model is used."""
         if self.run is None:
             return str(self.path)
-        return f"{self.run.root} ({self.checkpoint} checkpoint)"
+        text = f"{self.run.root} ({self.checkpoint} checkpoint)"
+        if self.in_progress_epoch is not None:
+            text += f" - run in progress, using its last committed state (epoch {self.in_progress_epoch})"
+        return text
 
 
 def from_run(run: RunDir, checkpoint: str | None = None) -> ModelSource:
-    """The run's checkpoint (default: the one its test metrics used) with its recorded hash."""
-    manifest = run.read_manifest()
+    """The run's checkpoint (default: the one its test metrics used) with its recorded hash.
+
+    Reads only what the manifest has committed, so a run being trained right now is usable too.
+    """
+    from mnist_cnn.runs import lock, manifest
+
+    info = manifest.read(run)
     if checkpoint is None:
         try:
             checkpoint = json.loads(run.metrics.read_text(encoding="utf-8"))["checkpoint"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             checkpoint = "last"
-    entry = manifest.get("checkpoints", {}).get(checkpoint)
-    if entry is None:
+    record = info.checkpoints.get(checkpoint)
+    if record is None:
         raise RunError(f"{run.root}: the run has no '{checkpoint}' checkpoint recorded in its manifest")
-    return ModelSource(run.checkpoint(checkpoint), run, checkpoint, entry["sha256"])
+    training = info.status == "running" and lock.holder(run.root) is not None
+    return ModelSource(
+        record.path(run, checkpoint), run, checkpoint, record.sha256, info.epochs_completed if training else None
+    )
 
 
-def resolve(model: str | None, runs_dir: str | Path = "runs", checkpoint: str | None = None) -> ModelSource:
-    """A run directory, a .keras file, or (None) the most recent finished run under `runs_dir`."""
+def resolve(model: str | None, runs_dir: str | Path = "runs", checkpoint: str | None = None, note=None) -> ModelSource:
+    """A run directory, a model file, or (None) the most recent finished run under `runs_dir`."""
     if model is None:
-        run = latest_run(runs_dir)
+        run = latest_run(runs_dir, note=note)
         if run is None:
             raise RunError(f"no finished run under {Path(runs_dir).resolve()}; train one first or pass --model")
         return from_run(run, checkpoint)

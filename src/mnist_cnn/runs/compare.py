@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.environment import COMPARABLE
-from mnist_cnn.runs.rundir import RunDir
+from mnist_cnn.runs.manifest import Manifest
+from mnist_cnn.runs.rundir import RunDir, file_sha256
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:
@@ -37,36 +41,63 @@ def _training_config(run: RunDir) -> dict | None:
     return {k: v for k, v in raw.items() if k != "output"} if isinstance(raw, dict) else None
 
 
+def damaged_files(run: RunDir, manifest: Manifest) -> list[str]:
+    """Files whose bytes no longer match the hashes the manifest recorded (or that are missing)."""
+    problems = []
+    for role, record in manifest.checkpoints.items():
+        path = record.path(run, role)
+        try:
+            ok = file_sha256(path) == record.sha256
+        except OSError:
+            problems.append(f"{path}: missing or unreadable ({role} checkpoint)")
+            continue
+        if not ok:
+            problems.append(f"{path}: SHA-256 differs from the manifest ({role} checkpoint)")
+    if manifest.history_sha256 is not None:
+        try:
+            ok = hashlib.sha256(run.history_csv.read_bytes()).hexdigest() == manifest.history_sha256
+        except OSError:
+            ok = False
+        if not ok:
+            problems.append(f"{run.history_csv}: differs from the history the manifest recorded")
+    return problems
+
+
 def compare_runs(a: RunDir, b: RunDir) -> dict:
-    """A JSON-able verdict: identical history bytes and checkpoint weights, plus environment differences."""
-    manifest_a, manifest_b = a.read_manifest(), b.read_manifest()
+    """A JSON-able verdict: identical history bytes and checkpoint weights, files intact, environment differences."""
+    manifest_a, manifest_b = manifests.read(a), manifests.read(b)
+    damaged = damaged_files(a, manifest_a) + damaged_files(b, manifest_b)
     history = a.history_csv.is_file() and b.history_csv.is_file()
     history_identical = history and a.history_csv.read_bytes() == b.history_csv.read_bytes()
     checkpoints = {}
     for which in ("last", "best"):
-        wa = manifest_a.get("checkpoints", {}).get(which, {}).get("weights_sha256")
-        wb = manifest_b.get("checkpoints", {}).get(which, {}).get("weights_sha256")
+        ra, rb = manifest_a.checkpoints.get(which), manifest_b.checkpoints.get(which)
+        wa, wb = (r.weights_sha256 if r else None for r in (ra, rb))
         checkpoints[which] = {"a": wa, "b": wb, "identical": wa is not None and wa == wb}
     config_identical = _training_config(a) == _training_config(b)
-    identical = history_identical and all(c["identical"] for c in checkpoints.values())
+    identical = not damaged and history_identical and all(c["identical"] for c in checkpoints.values())
     return {
         "a": str(a.root),
         "b": str(b.root),
         "identical": identical,
+        "damaged": damaged,
         "history_identical": history_identical,
         "checkpoints": checkpoints,
         "config_identical": config_identical,
-        "environment_differences": environment_differences(manifest_a, manifest_b),
+        "environment_differences": environment_differences(manifest_a.to_json(), manifest_b.to_json()),
     }
 
 
 def format_comparison(result: dict) -> str:
     """Human-readable verdict for the console."""
     lines = [f"A: {result['a']}", f"B: {result['b']}"]
-    verdict = "IDENTICAL" if result["identical"] else "DIFFERENT"
+    verdict = "DAMAGED" if result["damaged"] else "IDENTICAL" if result["identical"] else "DIFFERENT"
     parts = [f"history {'same' if result['history_identical'] else 'differs'}"]
     parts += [f"{k} weights {'same' if v['identical'] else 'differ'}" for k, v in result["checkpoints"].items()]
     lines.append(f"Verdict: {verdict} ({', '.join(parts)})")
+    if result["damaged"]:
+        lines.append("Files that fail their recorded hashes (a run with damaged files is never identical):")
+        lines += [f"  {problem}" for problem in result["damaged"]]
     if not result["config_identical"]:
         lines.append("Configs differ: the runs were not asked to do the same thing.")
     if result["environment_differences"]:

@@ -1,4 +1,4 @@
-"""Run-directory layout, manifest and history files: the one place that names them."""
+"""Run-directory layout: the one place that names a run's files, creates run folders and reads history."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from mnist_cnn import atomic
 from mnist_cnn.errors import MnistCnnError
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
-FINISHED = ("completed", "stopped_early")
+STAMP_FORMAT = "%Y%m%d-%H%M%S"
 
 
 class RunError(MnistCnnError):
@@ -34,43 +33,47 @@ class RunDir:
     history_csv = property(lambda self: self.root / "history.csv")
     history_json = property(lambda self: self.root / "history.json")
     metrics = property(lambda self: self.root / "metrics.json")
+    evaluation = property(lambda self: self.root / "evaluation.json")
     checkpoints = property(lambda self: self.root / "checkpoints")
-    last_checkpoint = property(lambda self: self.root / "checkpoints" / "last.keras")
-    previous_checkpoint = property(lambda self: self.root / "checkpoints" / "previous.keras")
-    best_checkpoint = property(lambda self: self.root / "checkpoints" / "best.keras")
     plots = property(lambda self: self.root / "plots")
     log = property(lambda self: self.root / "train.log")
     tensorboard = property(lambda self: self.root / "tensorboard")
 
     def read_manifest(self) -> dict[str, Any]:
-        """The manifest as a dict; RunError if this is not a run directory."""
-        try:
-            return json.loads(self.manifest.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunError(f"{self.root}: not a run directory (no manifest.json)") from None
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{self.root}: unreadable manifest.json ({exc})") from None
+        """The manifest as plain data, shape-checked; RunError if this is not a usable run directory."""
+        from mnist_cnn.runs import manifest
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        """Replace the manifest atomically."""
-        atomic.write_json(self.manifest, manifest)
+        return manifest.read(self).to_json()
 
-    def checkpoint(self, which: str) -> Path:
-        """Path of the 'best' or 'last' checkpoint."""
-        return {"best": self.best_checkpoint, "last": self.last_checkpoint}[which]
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        """Replace the manifest atomically, after checking its shape."""
+        from mnist_cnn.runs import manifest
+
+        manifest.write(self, manifest.Manifest.from_json(data))
+
+
+def checkpoint_file_name(epoch: int) -> str:
+    """The file of the checkpoint taken at the end of `epoch`."""
+    return f"epoch-{epoch:04d}.keras"
+
+
+def safe_name(name: str) -> str:
+    """The run name as it appears in the folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
 
 
 def create(runs_dir: str | Path, name: str, now: dt.datetime | None = None) -> RunDir:
     """Make a fresh runs/<name>-<YYYYmmdd-HHMMSS> directory (suffixed -2, -3... if taken)."""
-    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
-    base = Path(runs_dir) / f"{safe}-{stamp}"
+    stamp = (now or dt.datetime.now()).strftime(STAMP_FORMAT)
+    base = Path(runs_dir) / f"{safe_name(name)}-{stamp}"
     for attempt in range(1, 1000):
         root = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
         try:
             root.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise RunError(f"cannot create the run directory {root}: {exc.strerror or exc}") from None
         for sub in ("checkpoints", "plots"):
             (root / sub).mkdir()
         return RunDir(root)
@@ -97,10 +100,12 @@ def format_history(rows: list[dict[str, float]]) -> str:
     return out.getvalue()
 
 
-def write_history(run: RunDir, rows: list[dict[str, float]]) -> None:
-    """Write history.csv and history.json atomically."""
-    atomic.write_text(run.history_csv, format_history(rows))
+def write_history(run: RunDir, rows: list[dict[str, float]]) -> str:
+    """Write history.csv and history.json atomically; return the SHA-256 of history.csv."""
+    text = format_history(rows)
+    atomic.write_text(run.history_csv, text)
     atomic.write_json(run.history_json, rows)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read_history(run: RunDir) -> list[dict[str, float]]:
@@ -110,22 +115,9 @@ def read_history(run: RunDir) -> list[dict[str, float]]:
     except FileNotFoundError:
         return []
     rows = []
-    for record in csv.DictReader(io.StringIO(text)):
-        rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in record.items() if v != ""})
+    try:
+        for record in csv.DictReader(io.StringIO(text)):
+            rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in record.items() if v != ""})
+    except (ValueError, TypeError, csv.Error) as exc:
+        raise RunError(f"{run.history_csv}: unreadable history ({exc})") from None
     return rows
-
-
-def latest_run(runs_dir: str | Path, statuses: tuple[str, ...] = FINISHED) -> RunDir | None:
-    """The most recently finished run under `runs_dir` (by the manifest's finish time), if any."""
-    best: tuple[str, RunDir] | None = None
-    for manifest in Path(runs_dir).glob("*/manifest.json"):
-        run = RunDir(manifest.parent)
-        try:
-            info = run.read_manifest()
-        except RunError:
-            continue
-        if info.get("status") in statuses:
-            key = str(info.get("finished_at") or "")
-            if best is None or key > best[0]:
-                best = (key, run)
-    return best[1] if best else None

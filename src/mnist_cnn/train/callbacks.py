@@ -1,13 +1,9 @@
-"""Keras callbacks for one run: per-epoch seeding, commit of each epoch, stop rules, console lines.
-
-Stop rules and the best checkpoint are computed from the merged history rather than kept as
-callback state (as Keras' EarlyStopping and ModelCheckpoint do), so that a resumed run takes
-exactly the decisions an uninterrupted one would have.
-"""
+"""Keras callbacks for one run: per-epoch seeding, commit of each epoch, divergence, progress, console lines."""
 
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Callable
 
@@ -15,6 +11,8 @@ import keras
 
 from mnist_cnn import interrupts
 from mnist_cnn.config import Config
+from mnist_cnn.runs.rundir import RunError
+from mnist_cnn.train.stop_rules import divergence, stop_reason
 
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
@@ -40,45 +38,6 @@ class EpochSeeding(keras.callbacks.Callback):
             for generator in getattr(layer, "_seed_generators", []):
                 generator.state.assign([epoch_seed(self.seed, epoch, index + 1), 0])
                 index += 1
-
-
-def is_better(monitor: str, value: float, best: float, min_delta: float = 0.0) -> bool:
-    """Loss-like metrics improve downwards, accuracies upwards."""
-    if "loss" in monitor:
-        return value < best - min_delta
-    return value > best + min_delta
-
-
-def best_epoch(rows: list[dict], monitor: str) -> int | None:
-    """1-based epoch with the best `monitor` value (first one on ties), or None if never logged."""
-    best = None
-    for row in rows:
-        if monitor in row and (best is None or is_better(monitor, row[monitor], best[1])):
-            best = (row["epoch"], row[monitor])
-    return best[0] if best else None
-
-
-def stop_reason(rows: list[dict], cfg: Config) -> str | None:
-    """Why training should stop after the last row, or None to go on."""
-    last = rows[-1]
-    rule = cfg.train.stop_at
-    if rule and last.get(rule.monitor, float("nan")) > rule.threshold:
-        return f"{rule.monitor} {last[rule.monitor]:.4f} > {rule.threshold} at epoch {last['epoch']}"
-    patience = cfg.train.early_stopping
-    if patience:
-        # Keras' EarlyStopping rule: stop once `patience` epochs in a row brought no improvement.
-        best, wait = None, 0
-        for row in rows:
-            value = row.get(patience.monitor)
-            if value is None:
-                continue
-            if best is None or is_better(patience.monitor, value, best, patience.min_delta):
-                best, wait = value, 0
-            else:
-                wait += 1
-        if wait >= patience.patience:
-            return f"no {patience.monitor} improvement for {wait} epochs (early stopping)"
-    return None
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -109,16 +68,50 @@ class EpochCommit(keras.callbacks.Callback):
             if logs and key in logs:
                 row[key] = float(logs[key])
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        diverged = divergence(row)
+        if diverged:  # weights are no longer numbers: nothing of this epoch is worth committing
+            raise Diverged(row["epoch"], diverged)
         with interrupts.deferred():
-            self.rows.append(row)
             # The epoch's time includes its bookkeeping: it is part of what the user waits for.
-            self.commit(self.rows, self.model, lambda: time.perf_counter() - self._started)
+            self.commit([*self.rows, row], self.model, lambda: time.perf_counter() - self._started)
+            self.rows.append(row)
         seconds = time.perf_counter() - self._started
         self.log(_epoch_line(row, self.params.get("epochs"), seconds))
         self.stop_reason = stop_reason(self.rows, self.cfg)
         if self.stop_reason:
             self.log(f"Stopping: {self.stop_reason}")
             self.model.stop_training = True
+
+
+class Diverged(RunError):
+    """The loss became NaN or infinite: training stops, the run is marked `diverged`."""
+
+    def __init__(self, epoch: int, message: str):
+        super().__init__(f"{message}; try a lower learning rate or another model")
+        self.epoch = epoch
+
+
+class TerminalProgress(keras.callbacks.Callback):
+    """On a terminal, a live bar within each epoch (steps, time per step, ETA), erased at the epoch's end.
+
+    Keras' own Progbar does the drawing; train.log and non-terminal output keep one line per epoch.
+    """
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.bar = keras.utils.Progbar(self.params.get("steps"), stateful_metrics=["loss", "accuracy"])
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        values = [(k, float(logs[k])) for k in ("loss", "accuracy") if logs and k in logs]
+        self.bar.update(batch + 1, values=values, finalize=False)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        sys.stdout.write("\r\x1b[2K")  # clear the bar's line; the epoch summary line follows
+        sys.stdout.flush()
+
+
+def progress_callbacks(log) -> list[keras.callbacks.Callback]:
+    """The live progress bar when the console is an interactive terminal, else nothing."""
+    return [TerminalProgress()] if getattr(log, "interactive", False) else []
 
 
 def _epoch_line(row: dict, epochs: int | None, seconds: float) -> str:

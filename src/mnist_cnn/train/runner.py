@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import time
 from collections.abc import Callable
@@ -12,17 +11,26 @@ from mnist_cnn import atomic, config, evaluate, interrupts, plots
 from mnist_cnn.config import Config, ConfigError
 from mnist_cnn.data.acquire import Mnist
 from mnist_cnn.data.preparation import prepare, scale
+from mnist_cnn.errors import first_line
 from mnist_cnn.inference import modelfiles
-from mnist_cnn.runs import environment, rundir
+from mnist_cnn.runs import environment, lock, rundir
+from mnist_cnn.runs import manifest as manifests
+from mnist_cnn.runs.manifest import Manifest
 from mnist_cnn.runs.rundir import RunDir, RunError
 from mnist_cnn.train import training
+from mnist_cnn.train.callbacks import Diverged
+from mnist_cnn.train.checkpoints import CommitError, EpochCommitter
 
 
 class Console:
-    """Prints to the terminal and keeps train.log equal to what was printed."""
+    """Prints to the terminal and keeps train.log equal to what was printed.
 
-    def __init__(self, echo: Callable[[str], None] = print):
-        self.echo = echo
+    `interactive` (a terminal, not JSON output) adds a live progress bar within each epoch.
+    If train.log cannot be written (disk full), printing goes on and the mirroring stops, with a warning.
+    """
+
+    def __init__(self, echo: Callable[[str], None] = print, interactive: bool = False):
+        self.echo, self.interactive = echo, interactive
         self.lines: list[str] = []
         self.run: RunDir | None = None
 
@@ -30,7 +38,7 @@ class Console:
         """Start mirroring into run/train.log, keeping what an earlier session wrote there."""
         self.run = run
         if run.log.exists():
-            self.lines = run.log.read_text(encoding="utf-8").splitlines() + self.lines
+            self.lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines() + self.lines
         self._flush()
 
     def __call__(self, message: str) -> None:
@@ -39,8 +47,13 @@ class Console:
         self._flush()
 
     def _flush(self) -> None:
-        if self.run is not None:
+        if self.run is None:
+            return
+        try:
             atomic.write_text(self.run.log, "\n".join(self.lines) + "\n")
+        except OSError as exc:
+            self.run = None
+            self.echo(f"Warning: cannot write train.log any more ({exc.strerror or exc}); the console goes on")
 
 
 @dataclass
@@ -52,16 +65,12 @@ class Outcome:
     metrics: dict | None
 
 
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
 def _print_summary(model, log: Console) -> None:
     model.summary(print_fn=lambda text, **_: log(text.rstrip("\n")))
 
 
 def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
-    """Train a new run of `cfg` on `mnist` from scratch."""
+    """Train a new run of `cfg` on `mnist` from scratch, holding the run's lock throughout."""
     from mnist_cnn.models import build_model
 
     facts = training.configure_process(cfg)
@@ -69,29 +78,26 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
     data = prepare(mnist, cfg.data)
     _check_optional_packages(cfg)
     run = rundir.create(cfg.output.runs_dir, cfg.name)
-    atomic.write_text(run.config, config.to_yaml(cfg))
-    manifest = {
-        "status": "running",
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "command": sys.argv,
-        "started_at": _now(),
-        "reproducibility": facts,
-        **environment.collect(),
-        "data": {"source": mnist.source, "location": mnist.location, "sha256": mnist.digests,
-                 "train": len(data.x_train), "validation": 0 if data.x_val is None else len(data.x_val),
-                 "test": len(data.x_test), "validation_is_test": data.validation_is_test},
-        "epochs_completed": 0,
-    }  # fmt: skip
-    run.write_manifest(manifest)
-    log.attach(run)
-    log(f"Run directory: {run.root}")
-    if data.validation_is_test:
-        log("Warning: the test set is used for validation; test metrics are then not an unbiased estimate.")
-    _print_summary(model, log)
-    plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plots / "samples.png")
-    training.compile_model(model, cfg, len(data.x_train))
-    return _fit_and_finish(model, cfg, data, run, manifest, [], log)
+    with lock.hold(run.root):
+        manifest = Manifest(
+            status="running", name=cfg.name, seed=cfg.seed, command=sys.argv, started_at=manifests.now(),
+            reproducibility=facts, environment=environment.collect(),
+            data={"source": mnist.source, "location": mnist.location, "sha256": mnist.digests,
+                  "train": len(data.x_train), "validation": 0 if data.x_val is None else len(data.x_val),
+                  "test": len(data.x_test), "validation_is_test": data.validation_is_test},
+        )  # fmt: skip
+        manifest.record_config(config.to_dict(cfg))
+        committer = EpochCommitter(run, cfg, manifest)
+        atomic.write_text(run.config, config.to_yaml(cfg))
+        committer.save_manifest()
+        log.attach(run)
+        log(f"Run directory: {run.root}")
+        if data.validation_is_test:
+            log("Warning: the test set is used for validation; test metrics are then not an unbiased estimate.")
+        _print_summary(model, log)
+        plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plots / "samples.png")
+        training.compile_model(model, cfg, len(data.x_train))
+        return _fit_and_finish(model, cfg, data, committer, [], log)
 
 
 def _check_optional_packages(cfg: Config) -> None:
@@ -106,42 +112,65 @@ def _check_optional_packages(cfg: Config) -> None:
 
 
 def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], Mnist], log: Console) -> Outcome:
-    """Continue `run` from its last committed epoch, with its own config (epochs may be extended)."""
-    original = config.load(run.config)
-    cfg = config.load(run.config, overrides)
-    _check_resume_config(original, cfg)
-    manifest = run.read_manifest()
-    done = int(manifest.get("epochs_completed", 0))
-    if cfg.train.epochs < done:
+    """Continue `run` from its last committed epoch, with its own config (epochs may be extended).
+
+    The lock is taken before anything is read, so a second trainer is refused having touched nothing.
+    """
+    with lock.hold(run.root):
+        manifest = manifests.read(run)
+        original = _recorded_config(run, manifest)
+        cfg = config.load(run.config, overrides)
+        _check_resume_config(original, cfg)
+        done = manifest.epochs_completed
+        if cfg.train.epochs < done:
+            raise ConfigError(
+                f"train.epochs: the run already completed {done} epochs; cannot shrink it to {cfg.train.epochs}"
+            )
+        if manifest.status == "diverged":
+            raise RunError(f"{run.root}: {(manifest.diverged or {}).get('reason', 'the run diverged')}; "
+                           "resuming would diverge again, so start a new run with other settings")  # fmt: skip
+        log.attach(run)
+        if manifest.finished and cfg.train.epochs == original.train.epochs:
+            log(f"{run.root}: run already {manifest.status.replace('_', ' ')} ({done} epochs); nothing to resume.")
+            return Outcome(run, manifest.status, None)
+        facts = training.configure_process(cfg)
+        if facts != manifest.reproducibility:
+            log(f"Warning: settings differ from the original session: {facts} vs {manifest.reproducibility}")
+        data = prepare(mnist_loader(cfg), cfg.data)
+        committer = EpochCommitter(run, cfg, manifest)
+        model, epoch = _restore(committer, cfg, len(data.x_train), log)
+        committer.roll_back_to(epoch)
+        rows = rundir.read_history(run)[:epoch]
+        if len(rows) != epoch:
+            raise RunError(f"{run.root}: history.csv has {len(rows)} epochs but the checkpoint is from epoch {epoch}")
+        manifest.mark("running", config_epochs=cfg.train.epochs)
+        manifest.resumes.append({"at": manifests.now(), "from_epoch": epoch, "command": sys.argv})
+        # The manifest first: it is what config.yaml is checked against.
+        manifest.record_config(config.to_dict(cfg))
+        committer.save_manifest()
+        if cfg != original:
+            atomic.write_text(run.config, config.to_yaml(cfg))
+        log(f"Resuming {run.root} from epoch {epoch} of {cfg.train.epochs}")
+        return _fit_and_finish(model, cfg, data, committer, rows, log)
+
+
+def _recorded_config(run: RunDir, manifest: Manifest) -> Config:
+    """The run's config.yaml, refused if it no longer says what the manifest recorded when the run was set up."""
+    current = config.load(run.config)
+    if manifest.config is not None and config.to_dict(current) != manifest.config:
+        changed = ", ".join(_diff_keys(manifest.config, config.to_dict(current))) or "its content"
         raise ConfigError(
-            f"train.epochs: the run already completed {done} epochs; cannot shrink it to {cfg.train.epochs}"
+            f"{run.config}: edited after the run started ({changed} differ from the config recorded in "
+            "manifest.json); restore it, or start a new run with the new settings "
+            "(only train.epochs may be extended, with --set train.epochs=N)"
         )
-    log.attach(run)
-    if manifest.get("status") in rundir.FINISHED and cfg.train.epochs == original.train.epochs:
-        log(f"{run.root}: run already {manifest['status'].replace('_', ' ')} ({done} epochs); nothing to resume.")
-        return Outcome(run, manifest["status"], None)
-    facts = training.configure_process(cfg)
-    if facts != manifest.get("reproducibility"):
-        log(f"Warning: settings differ from the original session: {facts} vs {manifest.get('reproducibility')}")
-    mnist = mnist_loader(cfg)
-    data = prepare(mnist, cfg.data)
-    model, epoch = _restore(run, cfg, manifest, len(data.x_train), log)
-    rows = rundir.read_history(run)[:epoch]
-    if len(rows) != epoch:
-        raise RunError(f"{run.root}: history.csv has {len(rows)} epochs but the checkpoint is from epoch {epoch}")
-    manifest.update(status="running", epochs_completed=epoch, config_epochs=cfg.train.epochs)
-    manifest.setdefault("resumes", []).append({"at": _now(), "from_epoch": epoch, "command": sys.argv})
-    if cfg != original:
-        atomic.write_text(run.config, config.to_yaml(cfg))
-    run.write_manifest(manifest)
-    log(f"Resuming {run.root} from epoch {epoch} of {cfg.train.epochs}")
-    return _fit_and_finish(model, cfg, data, run, manifest, rows, log)
+    return current
 
 
-def _restore(run: RunDir, cfg: Config, manifest: dict, num_examples: int, log: Console):
+def _restore(committer: EpochCommitter, cfg: Config, num_examples: int, log: Console):
     """The model to continue from and its epoch; epoch 0 if the run was stopped before any commit."""
-    if manifest.get("checkpoints"):
-        return training.restore_for_resume(run, manifest, log)
+    if committer.manifest.checkpoints:
+        return committer.restore(log)
     from mnist_cnn.models import build_model
 
     # Nothing was committed, so the exact continuation is the same seeded start as a new run.
@@ -181,53 +210,74 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def _fit_and_finish(model, cfg: Config, data, run: RunDir, manifest: dict, rows: list[dict], log: Console) -> Outcome:
-    """Fit, then score the chosen checkpoint and write metrics, plots and the final manifest."""
+def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: list[dict], log: Console) -> Outcome:
+    """Fit, then score the chosen checkpoint and write metrics, plots and the final manifest.
+
+    Signals raise `Interrupted` for the whole of it (final scoring included), so however the session
+    ends, the manifest says how and the run can be resumed where that makes sense.
+    """
+    run, manifest = committer.run, committer.manifest
     try:
-        session = training.fit(model, cfg, data, run, manifest, rows, log)
-        if not session.rows:
-            raise RunError("training produced no epochs")
-        status = "stopped_early" if session.stop_reason else "completed"
-        metrics = _finish(cfg, data, run, manifest, session, log)
+        with interrupts.raising_on_signals():
+            session = training.fit(model, cfg, data, committer, rows, log)
+            if not session.rows:
+                raise RunError("training produced no epochs")
+            metrics = _finish(cfg, data, committer, session, log)
+            status = "stopped_early" if session.stop_reason else "completed"
+            manifest.mark(status, stop_reason=session.stop_reason, finished_at=manifests.now(),
+                          stopped_early={"stopped": bool(session.stop_reason), "epoch": session.rows[-1]["epoch"],
+                                         "reason": session.stop_reason})  # fmt: skip
+            committer.save_manifest()
     except interrupts.Interrupted as exc:
-        manifest.update(status="interrupted", interrupted_at=_now(), signal=str(exc))
-        run.write_manifest(manifest)
-        done = manifest.get("epochs_completed", 0)
-        log(f"Interrupted by {exc} after epoch {done}; nothing of the partial epoch was kept.")
+        _record_end(committer, log, "interrupted", interrupted_at=manifests.now(), signal=str(exc))
+        log(f"Interrupted by {exc} after epoch {manifest.epochs_completed}; nothing of the partial epoch was kept.")
         log(f"Resume with: mnist-cnn train --resume {run.root}")
         raise
-    except BaseException as exc:
-        manifest.update(status="failed", failed_at=_now(), error=f"{type(exc).__name__}: {exc}"[:500])
-        run.write_manifest(manifest)
+    except Diverged as exc:
+        _record_end(committer, log, "diverged", failed_at=manifests.now(),
+                    diverged={"epoch": exc.epoch, "reason": first_line(exc)})  # fmt: skip
         raise
-    manifest.update(status=status, stop_reason=session.stop_reason, finished_at=_now())
-    manifest["stopped_early"] = {"stopped": bool(session.stop_reason), "epoch": session.rows[-1]["epoch"],
-                                 "reason": session.stop_reason}  # fmt: skip
-    run.write_manifest(manifest)
+    except BaseException as exc:
+        _record_end(committer, log, "failed", failed_at=manifests.now(), error=f"{type(exc).__name__}: {exc}"[:500])
+        if isinstance(exc, (OSError, CommitError)):
+            log(f"Resume with: mnist-cnn train --resume {run.root}  (once the cause is fixed)")
+        if isinstance(exc, OSError):
+            raise RunError(f"{run.root}: {first_line(exc)}") from exc
+        raise
     test = metrics["test"]
     log(f"Test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} ({metrics['checkpoint']} checkpoint, "
-        f"epoch {metrics['checkpoint_epoch']}); fit {sum(session.epoch_seconds):.1f}s; run {run.root}")  # fmt: skip
-    return Outcome(run, status, metrics)
+        f"epoch {metrics['checkpoint_epoch']}); fit {metrics['fit_seconds']:.1f}s; run {run.root}")  # fmt: skip
+    return Outcome(run, manifest.status, metrics)
 
 
-def _finish(cfg: Config, data, run: RunDir, manifest: dict, session, log: Console) -> dict:
+def _record_end(committer: EpochCommitter, log: Console, status: str, **facts) -> None:
+    """Record how the session ended; if even that cannot be written, say so and go on ending."""
+    committer.manifest.mark(status, **facts)
+    try:
+        committer.save_manifest()
+    except OSError as exc:
+        log(f"Warning: could not record status '{status}' in manifest.json ({exc.strerror or exc})")
+
+
+def _finish(cfg: Config, data, committer: EpochCommitter, session, log: Console) -> dict:
+    run, manifest = committer.run, committer.manifest
     which = cfg.train.checkpoint.use_for_test
-    if which not in manifest["checkpoints"]:  # no epoch had the monitored metric: use the last
+    if which not in manifest.checkpoints:  # no epoch had the monitored metric: use the last
         which = "last"
-    entry = manifest["checkpoints"][which]
+    record = manifest.checkpoints[which]
     started = time.perf_counter()
     # Score the file as saved (not the model in memory), so `evaluate` reproduces these numbers.
     model = modelfiles.load(modelfiles.from_run(run, which))
     summary, probs = evaluate.score(model, scale(data.x_test), data.y_test)
     metrics = {
         "checkpoint": which,
-        "checkpoint_epoch": entry["epoch"],
-        "checkpoint_sha256": entry["sha256"],
+        "checkpoint_epoch": record.epoch,
+        "checkpoint_sha256": record.sha256,
         "test": summary,
         "parameters": model.count_params(),
         "epochs": len(session.rows),
-        "fit_seconds": round(sum(session.epoch_seconds), 3),
-        "epoch_seconds": session.epoch_seconds,
+        "fit_seconds": round(sum(manifest.epoch_seconds), 3),
+        "epoch_seconds": manifest.epoch_seconds,
         "evaluate_seconds": round(time.perf_counter() - started, 3),
     }
     atomic.write_json(run.metrics, metrics)

@@ -1,22 +1,18 @@
-"""One training session: seeding, precision, compile, the input pipeline, fit, commit and resume."""
+"""One training session: seeding, precision, compile and fit (commits go through train/checkpoints)."""
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
-from mnist_cnn import atomic, interrupts
 from mnist_cnn.config import Config
 from mnist_cnn.data.pipeline import training_dataset, validation_dataset
 from mnist_cnn.data.preparation import Prepared
-from mnist_cnn.errors import first_line
-from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256, write_history
+from mnist_cnn.train.checkpoints import EpochCommitter
+from mnist_cnn.train.stop_rules import stop_reason
 
 Log = Callable[[str], None]
 VALIDATION_BATCH = 1024  # inference only: large batches are cheaper and change no weights
@@ -126,24 +122,6 @@ def compile_model(model, cfg: Config, num_examples: int) -> None:
 # ---------------------------------------------------------------------------- the session
 
 
-def weights_sha256(model) -> str:
-    """SHA-256 over the model's weights and the optimizer's state, in order.
-
-    A .keras file embeds the save date, so two bit-identical models give different file
-    hashes; this digest is what to compare across runs (the file hash guards integrity).
-    """
-    import hashlib
-
-    digest = hashlib.sha256()
-    variables = list(model.weights) + list(getattr(model.optimizer, "variables", []) or [])
-    for variable in variables:
-        # Not the variable's path: Keras names variables differently after loading a file.
-        value = np.ascontiguousarray(variable.numpy())
-        digest.update(f"{value.dtype}:{value.shape};".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
-
-
 @dataclass
 class Session:
     """What a finished (or stopped) fit leaves behind."""
@@ -151,105 +129,32 @@ class Session:
     rows: list[dict]
     stop_reason: str | None
     fit_seconds: float
-    epoch_seconds: list[float]
 
 
-class CheckpointStore:
-    """Writes the end-of-epoch state of a run: last/previous/best checkpoints, history, manifest.
-
-    Two recent checkpoints are kept so that a torn or corrupt `last.keras` (disk full, SIGKILL in
-    an unlucky place on a filesystem without atomic rename) can fall back to `previous.keras`.
-    """
-
-    def __init__(self, run: RunDir, cfg: Config, manifest: dict, epoch_seconds: list[float]):
-        self.run, self.cfg, self.manifest, self.epoch_seconds = run, cfg, manifest, epoch_seconds
-
-    def commit(self, rows: list[dict], model, elapsed: Callable[[], float]) -> None:
-        """Save the checkpoint(s) then history then manifest, each atomically, in that order."""
-        from mnist_cnn.train.callbacks import best_epoch
-
-        run, epoch = self.run, rows[-1]["epoch"]
-        incoming = run.checkpoints / "incoming.keras"
-        with atomic.atomic_path(incoming) as tmp:
-            model.save(tmp)
-        digest = file_sha256(incoming)
-        # Rotate: a crash between these renames leaves the recorded checkpoint in previous.keras.
-        if run.last_checkpoint.exists():
-            os.replace(run.last_checkpoint, run.previous_checkpoint)
-        os.replace(incoming, run.last_checkpoint)
-        checkpoints = self.manifest.setdefault("checkpoints", {})
-        if "last" in checkpoints:
-            checkpoints["previous"] = checkpoints["last"]
-        checkpoints["last"] = {"epoch": epoch, "sha256": digest, "weights_sha256": weights_sha256(model)}
-        if best_epoch(rows, self.cfg.train.checkpoint.monitor) == epoch:
-            with atomic.atomic_path(run.best_checkpoint) as tmp:
-                shutil.copyfile(run.last_checkpoint, tmp)
-            checkpoints["best"] = {**checkpoints["last"], "monitor": self.cfg.train.checkpoint.monitor}
-        write_history(run, rows)
-        self.epoch_seconds.append(round(elapsed(), 3))
-        self.manifest["epochs_completed"] = epoch
-        self.manifest["epoch_seconds"] = self.epoch_seconds
-        run.write_manifest(self.manifest)
-
-
-def fit(model, cfg: Config, data: Prepared, run: RunDir, manifest: dict, rows: list[dict], log: Log) -> Session:
-    """Train from len(rows) epochs done to cfg.train.epochs, committing every epoch to `run`."""
+def fit(model, cfg: Config, data: Prepared, committer: EpochCommitter, rows: list[dict], log: Log) -> Session:
+    """Train from len(rows) epochs done to cfg.train.epochs, committing every epoch through `committer`."""
     import keras
 
-    from mnist_cnn.train.callbacks import EpochCommit, EpochSeeding, stop_reason
+    from mnist_cnn.train.callbacks import EpochCommit, EpochSeeding, progress_callbacks
 
     first_epoch = len(rows)
-    epoch_seconds = list(manifest.get("epoch_seconds", []))[:first_epoch]
     already = stop_reason(rows, cfg) if rows else None
     if already:  # a resumed run whose stop rule had fired: nothing left to train
-        return Session(rows, already, 0.0, epoch_seconds)
-    store = CheckpointStore(run, cfg, manifest, epoch_seconds)
-    commit = EpochCommit(cfg, rows, store.commit, log)
-    callbacks = [EpochSeeding(cfg.seed), commit]
+        return Session(rows, already, 0.0)
+    commit = EpochCommit(cfg, rows, committer.commit, log)
+    callbacks = [EpochSeeding(cfg.seed), commit, *progress_callbacks(log)]
     if cfg.output.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)))
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(committer.run.tensorboard)))
     started = time.perf_counter()
     if first_epoch < cfg.train.epochs:
-        with interrupts.raising_on_signals():
-            model.fit(
-                training_dataset(data.x_train, data.y_train, cfg, first_epoch),
-                epochs=cfg.train.epochs,
-                initial_epoch=first_epoch,
-                steps_per_epoch=steps_per_epoch(len(data.x_train), cfg.train.batch_size),
-                validation_data=validation_dataset(data, max(cfg.train.batch_size, VALIDATION_BATCH)),
-                callbacks=callbacks,
-                shuffle=False,  # the dataset is already shuffled per (seed, epoch)
-                verbose=0,
-            )
-    return Session(rows, commit.stop_reason, time.perf_counter() - started, epoch_seconds)
-
-
-# ---------------------------------------------------------------------------- resume
-
-
-def restore_for_resume(run: RunDir, manifest: dict, log: Log):
-    """The model of the last good checkpoint and the epoch it ends; falls back to previous.keras."""
-    from mnist_cnn.inference.modelfiles import ModelSource, load
-
-    recorded = manifest.get("checkpoints", {})
-    candidates = [
-        (path, entry)
-        for entry in (recorded.get("last"), recorded.get("previous"))
-        if entry
-        for path in (run.last_checkpoint, run.previous_checkpoint)
-    ]
-    problems = []
-    for path, entry in candidates:
-        if not path.exists():
-            continue
-        try:
-            # compile=True restores the optimizer's state along with the weights.
-            model = load(ModelSource(path, expected_sha256=entry["sha256"]), compile=True)
-        except Exception as exc:  # any damage in the archive surfaces as some exception
-            problems.append(f"{path.name}: {first_line(exc)}")
-            continue
-        if entry is not recorded.get("last"):
-            log(f"Warning: the last checkpoint is unusable; resuming from epoch {entry['epoch']} instead")
-        return model, entry["epoch"]
-    detail = "; ".join(dict.fromkeys(problems)) or "no checkpoint files"
-    raise RunError(f"{run.root}: no usable checkpoint to resume from ({detail}); start a new run instead")
+        model.fit(
+            training_dataset(data.x_train, data.y_train, cfg, first_epoch),
+            epochs=cfg.train.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_per_epoch(len(data.x_train), cfg.train.batch_size),
+            validation_data=validation_dataset(data, max(cfg.train.batch_size, VALIDATION_BATCH)),
+            callbacks=callbacks,
+            shuffle=False,  # the dataset is already shuffled per (seed, epoch)
+            verbose=0,
+        )
+    return Session(rows, commit.stop_reason, time.perf_counter() - started)
