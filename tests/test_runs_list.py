@@ -7,7 +7,7 @@ import json
 
 def _run(folder, status, seed, started, accuracy=None, fit=None, epochs=3):
     folder.mkdir(parents=True)
-    manifest = {"status": status, "seed": seed, "epochs_completed": epochs, "started_at": started}
+    manifest = {"status": status, "name": folder.name, "seed": seed, "epochs_completed": epochs, "started_at": started}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     if accuracy is not None:
         (folder / "metrics.json").write_text(json.dumps({"test": {"accuracy": accuracy}, "fit_seconds": fit}))
@@ -33,7 +33,7 @@ def test_runs_list_rows_sorting_and_notes(run_cli, tmp_path):
     )  # fmt: skip
     assert len(listing["notes"]) == 2
     assert any(n.startswith("broken: skipped, not a run directory") for n in listing["notes"])
-    assert any(n.startswith("torn: skipped, unreadable manifest.json") for n in listing["notes"])
+    assert any(n.startswith("torn: skipped, manifest.json is not valid JSON") for n in listing["notes"])
 
     table = run_cli("runs", "list", str(tmp_path), "--sort", "accuracy", "--reverse")
     lines = table.out.splitlines()

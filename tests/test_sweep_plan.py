@@ -136,7 +136,13 @@ def test_threads_are_split_between_workers():
 def _fake_trial(sweep_dir, trial, status, accuracy=None, fit=None, error=None):
     run = plan.trial_slot(sweep_dir, trial) / f"smoke-2026010{trial.index % 10}-000000"
     run.mkdir(parents=True)
-    manifest = {"status": status, "seed": trial.seed, "epochs_completed": 2, "started_at": "2026-01-01T00:00:00"}
+    manifest = {
+        "status": status,
+        "name": "smoke",
+        "seed": trial.seed,
+        "epochs_completed": 2,
+        "started_at": "2026-01-01T00:00:00",
+    }
     if error:
         manifest["error"] = error
     (run / "manifest.json").write_text(json.dumps(manifest))

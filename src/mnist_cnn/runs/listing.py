@@ -1,15 +1,41 @@
-"""`runs list`: one row per run directory found under a folder (sweep trials included), read-only.
+"""Finding runs under a folder: the latest finished one (predict/serve defaults) and `runs list`.
 
-A folder that looks like a run (config.yaml, history.csv or manifest.json) but whose manifest
-cannot be read becomes one note, never a crash: listing must work on half-written and damaged runs.
+`runs list` shows one row per run directory (sweep trials included), read-only. A folder that looks
+like a run (config.yaml, history.csv or manifest.json) but whose manifest cannot be read becomes
+one note, never a crash: listing must work on half-written and damaged runs.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.rundir import RunDir, RunError
+
+
+def latest_run(
+    runs_dir: str | Path, statuses: tuple[str, ...] = manifests.FINISHED, note: Callable[[str], None] | None = None
+) -> RunDir | None:
+    """The most recently finished run under `runs_dir`, by absolute finish time (time zones respected).
+
+    Run folders whose manifest is unreadable or malformed are skipped, each with one `note`.
+    """
+    best = None
+    for path in sorted(Path(runs_dir).glob("*/manifest.json")):
+        run = RunDir(path.parent)
+        try:
+            info = manifests.read(run)
+        except RunError as exc:
+            if note:
+                note(f"note: skipping {run.root}: {exc}")
+            continue
+        finished = manifests.parse_time(info.finished_at)
+        if info.status in statuses and finished is not None and (best is None or finished > best[0]):
+            best = (finished, run)
+    return best[1] if best else None
+
 
 SORT_KEYS = ("started", "name", "status", "epochs", "accuracy", "fit", "seed")
 _RUN_MARKERS = ("manifest.json", "config.yaml", "history.csv")
@@ -45,17 +71,15 @@ def list_runs(root: str | Path) -> tuple[list[dict], list[str]]:
         run = RunDir(folder)
         name = str(folder.relative_to(root))
         try:
-            manifest = run.read_manifest()
-            if not isinstance(manifest, dict):
-                raise RunError(f"{folder}: manifest.json is not an object")
+            info = manifests.read(run)
         except RunError as exc:
             notes.append(f"{name}: skipped, {str(exc).removeprefix(f'{folder}: ')}")
             continue
         metrics = _metrics(run)
         test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-        rows.append({"name": name, "status": manifest.get("status"), "epochs": manifest.get("epochs_completed"),
+        rows.append({"name": name, "status": info.status, "epochs": info.epochs_completed,
                      "test_accuracy": test.get("accuracy"), "fit_seconds": metrics.get("fit_seconds"),
-                     "seed": manifest.get("seed"), "started": manifest.get("started_at"),
+                     "seed": info.seed, "started": info.started_at,
                      "path": str(folder)})  # fmt: skip
     return rows, notes
 

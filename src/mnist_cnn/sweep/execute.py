@@ -65,7 +65,7 @@ def pending(sweep_dir: Path, plan: Plan, tally: Tally) -> list[int]:
     """Indices still to run; finished ones are tallied as skipped without starting a process."""
     todo = []
     for t in plan.trials:
-        if trials.is_finished(trials.state_of(sweep_dir, t)):
+        if trials.is_done(trials.state_of(sweep_dir, t)):
             tally.skipped.append(t.id)
         else:
             todo.append(t.index)

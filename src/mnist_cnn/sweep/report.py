@@ -32,9 +32,8 @@ def status_rows(sweep_dir: Path, plan: Plan) -> list[dict]:
     rows = []
     for t in plan.trials:
         s = state_of(sweep_dir, t)
-        m = s.manifest or {}
         rows.append({"index": t.index, "trial": t.id, "point": t.point, "seed": t.seed, "state": s.state,
-                     "epochs_completed": m.get("epochs_completed"),
+                     "epochs_completed": s.manifest.epochs_completed if s.manifest else None,
                      "run_dir": str(s.run.root) if s.run else None})  # fmt: skip
     return rows
 
@@ -72,7 +71,7 @@ def build_report(sweep_dir: Path, plan: Plan) -> dict:
                "run_dir": str(s.run.root) if s.run else None}  # fmt: skip
         trials.append(row)
         if m is None:
-            reason = (s.manifest or {}).get("error") if s.state == "failed" else None
+            reason = s.manifest.error if s.manifest and s.state in ("failed", "diverged") else None
             unfinished.append({**row, "reason": reason})
     points = []
     for point in plan.points:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_cnn.runs import lock, rundir
+from mnist_cnn.runs import lock
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.rundir import RunDir, RunError
 from mnist_cnn.sweep.plan import Trial, trial_config, trial_slot
 
@@ -28,7 +29,7 @@ class TrialState:
     trial: Trial
     state: str  # pending | running (locked now) | completed | stopped_early | interrupted | failed | stale
     run: RunDir | None
-    manifest: dict | None
+    manifest: manifests.Manifest | None
 
 
 def find_run(slot: Path) -> RunDir | None:
@@ -44,21 +45,26 @@ def state_of(sweep_dir: Path, trial: Trial) -> TrialState:
     manifest = None
     if run is not None:
         try:
-            manifest = run.read_manifest()
+            manifest = manifests.read(run)
         except RunError:
             manifest = None
     if lock.holder(slot) is not None:
         return TrialState(trial, BUSY, run, manifest)
     if run is None:
         return TrialState(trial, PENDING, None, None)
-    status = (manifest or {}).get("status", "failed")
+    status = manifest.status if manifest else "failed"
     # 'running' with nobody holding the lock: the process died without a word (SIGKILL, power loss).
     return TrialState(trial, "stale" if status == "running" else status, run, manifest)
 
 
 def is_finished(state: TrialState) -> bool:
-    """Completed or stopped early: nothing left to do."""
-    return state.state in rundir.FINISHED
+    """Completed or stopped early: it has test metrics."""
+    return state.state in manifests.FINISHED
+
+
+def is_done(state: TrialState) -> bool:
+    """Nothing left to run: finished, or diverged (training again would diverge again, deterministically)."""
+    return is_finished(state) or state.state == "diverged"
 
 
 def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[[str], None]) -> str:
@@ -74,8 +80,9 @@ def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[
         with lock.hold(slot):
             run = find_run(slot)
             console = runner.Console(log)
-            if run is not None and run.read_manifest().get("status") in rundir.FINISHED:
-                log(f"{trial.id}: already {run.read_manifest()['status'].replace('_', ' ')} ({run.root}); skipped")
+            status = manifests.read(run).status if run is not None else None
+            if status in (*manifests.FINISHED, "diverged"):
+                log(f"{trial.id}: already {status.replace('_', ' ')} ({run.root}); skipped")
                 return "skipped"
             _import_tensorflow()
             if run is not None:
