@@ -55,7 +55,7 @@ def verdict(reported: float | None, acc: dict) -> str:
     where = "within" if acc["min"] <= reported <= acc["max"] else "outside"
     if abs(z) <= 2:
         return f"within seed noise ({z:+.1f} std; {where} the measured range)"
-    return f"{'above' if z > 0 else 'below'} what seeds explain ({z:+.1f} std): likely another setup or a lucky draw"
+    return f"{'above' if z > 0 else 'below'} what seeds explain ({z:+.1f} std): likely another setup (or a rare draw)"
 
 
 def table(rows: list[tuple[str, str, float | None, dict]]) -> str:
