@@ -13,6 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs the dataset (directly or through a trained run) belongs to the smoke tier."""
+    for item in items:
+        if "mnist" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.smoke)
+
+
 @dataclass
 class CliResult:
     code: int

@@ -167,7 +167,7 @@ def _not_a_zip(folder: Path) -> Path:
 @pytest.mark.parametrize(
     "make,message",
     [
-        (_h5_file, "only .keras model files are accepted"),
+        (_h5_file, "only .keras, .onnx and .tflite model files are accepted"),
         (_not_a_zip, "not a valid .keras archive"),
         (lambda folder: folder / "missing.keras", "no such model file or run directory"),
     ],
@@ -194,3 +194,22 @@ def test_usage_errors_exit_2(run_cli):
     assert run_cli("predict").code == 2
     assert run_cli("predict", "x.png", "--top-k", "0").code == 2
     assert run_cli("evaluate").code == 2
+
+
+def test_evaluate_prints_its_results_even_where_it_cannot_write(run_cli, trained, tmp_path, monkeypatch):
+    import errno
+
+    from mnist_cnn import atomic
+
+    copy = tmp_path / "run"
+    shutil.copytree(trained.root, copy)
+
+    def read_only(path, payload):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(atomic, "write_json", read_only)
+    result = run_cli("evaluate", str(copy), "--json")
+    assert result.code == 0
+    assert json.loads(result.out)["test"]["num_examples"] == 1000
+    assert "could not write evaluation.json" in result.err
+    assert not (copy / "evaluation.json").exists()

@@ -186,3 +186,24 @@ def test_history_json_is_strict(tmp_path):
     run = rundir.RunDir(tmp_path)
     rundir.write_history(run, [{"epoch": 1, "loss": 0.5}])
     assert json.loads(run.history_json.read_text()) == [{"epoch": 1, "loss": 0.5}]
+
+
+def test_a_read_only_cache_still_serves_the_verified_download(tmp_path, monkeypatch, mnist):
+    import errno
+
+    from mnist_cnn.data import acquire, formats
+
+    monkeypatch.setenv("MNIST_CNN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("MNIST_CNN_DATA", raising=False)
+    arrays = {name: getattr(mnist, name) for name in formats.SHAPES}
+    monkeypatch.setattr(acquire, "NETWORK_SOURCES", [("package-index", lambda _folder: arrays)])
+
+    def read_only(*_args):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(acquire, "_write_cache", read_only)
+    notes = []
+    data = acquire.load_mnist(log=notes.append)
+    assert data.source == "package-index" and len(data.y_test) == 10000
+    assert any("not cached" in n for n in notes)

@@ -26,7 +26,7 @@ def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
 
 
 def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Score `model` on (images, labels); returns the summary and the probabilities."""
+    """Score `model` (a Runtime or a Keras model) on (images, labels); returns the summary and the probabilities."""
     probs = classify(model, images)
     return summarize(labels, probs), probs
 
@@ -48,27 +48,32 @@ def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.n
 def evaluate(
     run_dir: str | None, model_file: str | None, checkpoint: str | None, data_path: str | None, log=print
 ) -> dict:
-    """Score a run's checkpoint (on the run's own test subset) or a .keras file (on the full test set).
+    """Score a run's model (on the run's own test subset) or a model file (on the full test set).
 
+    A run's verified ONNX export is used when it has one and no checkpoint is asked for (no
+    TensorFlow import); .keras, .onnx and .tflite files each go through their own runtime.
     For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it.
     """
     from mnist_cnn import atomic, config
     from mnist_cnn.data import acquire, preparation
     from mnist_cnn.inference import modelfiles
+    from mnist_cnn.inference.runtimes import load_runtime
 
     if run_dir:
         run = RunDir(Path(run_dir))
-        source = modelfiles.from_run(run, checkpoint)
+        source = modelfiles.from_run(run, checkpoint, prefer_export=True)
         data_cfg = config.load(run.config).data  # the run's own test subset, if it used one
     else:
         run, source = None, modelfiles.resolve(model_file)
         data_cfg = config.Config().data
-    model = modelfiles.load(source)
+    model = load_runtime(source)
     prepared = preparation.prepare(acquire.load_mnist(data_path or data_cfg.path, log=log), data_cfg)
     summary, probs = score(model, preparation.scale(prepared.x_test), prepared.y_test)
     result = {
         "model": source.describe(),
+        "runtime": model.name,
         "checkpoint": source.checkpoint,
+        "export": source.export,
         "sha256": source.expected_sha256,
         "test": summary,
     }

@@ -14,9 +14,11 @@ import click
 from mnist_cnn.cli.common import err
 from mnist_cnn.cli.data import data
 from mnist_cnn.cli.evaluate import evaluate
+from mnist_cnn.cli.export import export
 from mnist_cnn.cli.models import models
 from mnist_cnn.cli.predict import predict
 from mnist_cnn.cli.runs import runs
+from mnist_cnn.cli.serve import serve
 from mnist_cnn.cli.sweep import sweep
 from mnist_cnn.cli.train import train
 from mnist_cnn.errors import EXIT_RUNTIME, EXIT_USAGE, MnistCnnError, first_line
@@ -29,7 +31,7 @@ def cli(debug: bool) -> None:
     """Reproducible training of convolutional networks on MNIST."""
 
 
-for command in (train, data, models, evaluate, predict, runs, sweep):
+for command in (train, data, models, evaluate, predict, export, runs, serve, sweep):
     cli.add_command(command)
 
 
@@ -69,4 +71,7 @@ def _classify(exc: BaseException) -> tuple[int | None, str]:
         return 130, "Interrupted."
     if isinstance(exc, MnistCnnError):
         return exc.exit_code, first_line(exc, 2000)
+    if isinstance(exc, OSError) and exc.strerror:  # disk full, permissions, a missing folder: the user can fix it
+        where = f"{exc.filename}: " if exc.filename else ""
+        return EXIT_RUNTIME, f"{where}{exc.strerror}"
     return EXIT_RUNTIME, f"{type(exc).__name__}: {first_line(exc)} (run with --debug for the traceback)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,23 @@ def existing_dir(path: str) -> Path:
     if not folder.is_dir():
         raise UsageError(f"{path}: no such run directory")
     return folder
+
+
+def terminal_progress(label: str) -> Callable[[int, int], None] | None:
+    """A progress callback `(done, total)` drawing click's bar on stderr, or None when stderr is no terminal."""
+    if not sys.stderr.isatty():
+        return None
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+            state["bar"].__enter__()
+        state["bar"].update(done - state["bar"].pos)
+        if done >= total:
+            state.pop("bar").__exit__(None, None, None)
+
+    return update
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")

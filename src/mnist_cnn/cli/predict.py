@@ -7,13 +7,17 @@ from pathlib import Path
 
 import click
 
-from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option, quiet_tensorflow
+from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option, terminal_progress
 from mnist_cnn.errors import EXIT_RUNTIME
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--model", "model", help="A run directory or .keras file (default: the latest finished run).")
+@click.option(
+    "--model",
+    "model",
+    help="A run directory or a .keras, .onnx or .tflite file (default: the latest finished run).",
+)
 @click.option(
     "--runs-dir",
     default="runs",
@@ -31,23 +35,28 @@ def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_js
     """Read handwritten digits from image files or folders."""
     from mnist_cnn.inference import modelfiles
     from mnist_cnn.inference import predict as predictor
+    from mnist_cnn.inference.runtimes import load_runtime
 
-    source = modelfiles.resolve(model, runs_dir, checkpoint, note=err)
+    # A run's verified ONNX export when it has one (no TensorFlow import), else its checkpoint.
+    source = modelfiles.resolve(model, runs_dir, checkpoint, prefer_export=True, note=err)
     if not as_json:
         click.echo(f"Model: {source.describe()}")
     save_dir = Path(save_preprocessed) if save_preprocessed else None
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
 
-    def load():
-        quiet_tensorflow()
-        return modelfiles.load(source)
+    loaded = []
 
-    report = predictor.run(load, images, top_k=top_k, save_dir=save_dir)
+    def load():
+        loaded.append(load_runtime(source))
+        return loaded[-1]
+
+    report = predictor.run(load, images, top_k=top_k, save_dir=save_dir, progress=terminal_progress("Reading"))
     if as_json:
         emit_json(
             {
                 "model": source.describe(),
+                "runtime": loaded[-1].name if loaded else None,
                 "predictions": [vars(p) for p in report.predictions],
                 "errors": report.errors,
             }

@@ -56,4 +56,11 @@ def train(config_path, sets, data, runs_dir, resume_dir, as_json) -> None:
         quiet_tensorflow()
         outcome = runner.start(cfg, _load_data(cfg, log), log)
     if as_json:
-        emit_json({"run_dir": str(outcome.run.root), "status": outcome.status, "metrics": outcome.metrics})
+        emit_json(
+            {
+                "run_dir": str(outcome.run.root),
+                "status": outcome.status,
+                "metrics": outcome.metrics,
+                "export_seconds": outcome.export_seconds,
+            }
+        )

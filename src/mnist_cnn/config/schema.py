@@ -126,6 +126,8 @@ class OutputConfig:
 
     runs_dir: str = "runs"
     tensorboard: bool = False
+    # Formats exported (and verified) when training ends; [] turns it off. See docs/export.md.
+    export: list[Literal["onnx", "litert", "saved_model"]] = field(default_factory=lambda: ["onnx"])
 
 
 @dataclass(frozen=True)

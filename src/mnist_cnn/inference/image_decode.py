@@ -6,6 +6,7 @@ EXIF rotation, animation, and files that are empty, truncated, enormous or not i
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,13 @@ def open_checked(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     return _open(path, max_pixels)
 
 
+def open_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image held in memory (an HTTP upload) with the same header checks as a file."""
+    if not data:
+        raise ImageError("file is empty (0 bytes)")
+    return _open(io.BytesIO(data), max_pixels)
+
+
 def decode_gray(img: Image.Image) -> tuple[np.ndarray, list[str]]:
     """Decode an opened image (first frame, EXIF-upright, alpha over white) to gray in [0, 1] (1 = white)."""
     notes: list[str] = []
@@ -51,7 +59,7 @@ def decode_gray(img: Image.Image) -> tuple[np.ndarray, list[str]]:
     return _to_gray(img, notes), notes
 
 
-def _open(path: Path, max_pixels: int) -> Image.Image:
+def _open(path: Path | io.BytesIO, max_pixels: int) -> Image.Image:
     """Open an image and vet its header; nothing is decoded yet, so memory stays bounded."""
     try:
         # Pillow only warns between its own limit and twice that; a bomb is a bomb either way.

@@ -1,7 +1,14 @@
-"""Model files are code: find them, check them and load them only in Keras safe mode."""
+"""Model files are code: find them, check them (hash, size, archive limits, shapes) before any runtime opens them.
+
+Three kinds are accepted: `.keras` (loaded only in Keras safe mode), and exported `.onnx` and
+`.tflite` files (read into memory once, hashed and handed to their runtime as bytes, so the file
+checked is the file loaded and an ONNX file cannot pull in external data from elsewhere on disk).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import zipfile
 from dataclasses import dataclass
@@ -11,9 +18,27 @@ from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.runs.listing import latest_run
 from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
 
+SUFFIXES = (".keras", ".onnx", ".tflite")
+# Limits for files from elsewhere. This product's models are far below them (the Chollet convnet:
+# a 450 KB .keras with 3 stored members, a 140 KB .onnx), and a custom stack with a million dense
+# units still fits. A 10 MB file costs at most ~200 MB of memory to refuse or load.
+MAX_FILE_BYTES = 256 * 2**20
+MAX_MEMBERS = 16
+MAX_JSON_MEMBER_BYTES = 4 * 2**20  # config.json / metadata.json: ours are ~6 KB
+MAX_MEMBER_BYTES = 512 * 2**20
+MAX_TOTAL_BYTES = 512 * 2**20
+MAX_RATIO = 20  # Keras stores members uncompressed (ratio 1); weights never deflate 20x
+RATIO_FLOOR = 2**20  # members smaller than this may compress well without costing memory
+
 
 class ModelError(MnistCnnError):
     """A model file cannot be used; the message says why."""
+
+
+class MissingRuntimeError(MnistCnnError):
+    """The optional package a model format needs is not installed (a usage problem: install the extra)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -24,26 +49,37 @@ class ModelSource:
     run: RunDir | None = None
     checkpoint: str | None = None
     expected_sha256: str | None = None
+    export: str | None = None  # which recorded export of the run this is ("onnx", ...)
     in_progress_epoch: int | None = None  # set when the run is still being trained
 
     def describe(self) -> str:
         """One line for the console: which model is used."""
         if self.run is None:
             return str(self.path)
-        text = f"{self.run.root} ({self.checkpoint} checkpoint)"
+        text = (
+            f"{self.run.root} ({self.export} export)"
+            if self.export
+            else f"{self.run.root} ({self.checkpoint} checkpoint)"
+        )
         if self.in_progress_epoch is not None:
             text += f" - run in progress, using its last committed state (epoch {self.in_progress_epoch})"
         return text
 
 
-def from_run(run: RunDir, checkpoint: str | None = None) -> ModelSource:
-    """The run's checkpoint (default: the one its test metrics used) with its recorded hash.
+def from_run(run: RunDir, checkpoint: str | None = None, prefer_export: bool = False) -> ModelSource:
+    """The run's model with its recorded hash: its verified ONNX export when preferred, recorded and
+    ONNX Runtime is installed (and no checkpoint was asked for), else its checkpoint (default: the
+    one its test metrics used).
 
     Reads only what the manifest has committed, so a run being trained right now is usable too.
     """
     from mnist_cnn.runs import lock, manifest
 
     info = manifest.read(run)
+    entry = info.exports.get("onnx")
+    if prefer_export and checkpoint is None and isinstance(entry, dict):
+        if entry.get("sha256") and isinstance(entry.get("file"), str) and importlib.util.find_spec("onnxruntime"):
+            return ModelSource(run.root / entry["file"], run, None, entry["sha256"], "onnx")
     if checkpoint is None:
         try:
             checkpoint = json.loads(run.metrics.read_text(encoding="utf-8"))["checkpoint"]
@@ -54,44 +90,143 @@ def from_run(run: RunDir, checkpoint: str | None = None) -> ModelSource:
         raise RunError(f"{run.root}: the run has no '{checkpoint}' checkpoint recorded in its manifest")
     training = info.status == "running" and lock.holder(run.root) is not None
     return ModelSource(
-        record.path(run, checkpoint), run, checkpoint, record.sha256, info.epochs_completed if training else None
+        record.path(run, checkpoint),
+        run,
+        checkpoint,
+        record.sha256,
+        in_progress_epoch=info.epochs_completed if training else None,
     )
 
 
-def resolve(model: str | None, runs_dir: str | Path = "runs", checkpoint: str | None = None, note=None) -> ModelSource:
+def resolve(
+    model: str | None,
+    runs_dir: str | Path = "runs",
+    checkpoint: str | None = None,
+    prefer_export: bool = False,
+    note=None,
+) -> ModelSource:
     """A run directory, a model file, or (None) the most recent finished run under `runs_dir`."""
     if model is None:
         run = latest_run(runs_dir, note=note)
         if run is None:
             raise RunError(f"no finished run under {Path(runs_dir).resolve()}; train one first or pass --model")
-        return from_run(run, checkpoint)
+        return from_run(run, checkpoint, prefer_export)
     path = Path(model)
     if path.is_dir():
-        return from_run(RunDir(path), checkpoint)
+        return from_run(RunDir(path), checkpoint, prefer_export)
     if not path.exists():
         raise ModelError(f"{model}: no such model file or run directory")
-    return ModelSource(path)
+    return _recorded(path) or ModelSource(path)
+
+
+def _recorded(path: Path) -> ModelSource | None:
+    """A file given by path that a run records (its checkpoint or export) is checked against that record."""
+    from mnist_cnn.runs import manifest
+
+    run = RunDir(path.resolve().parent.parent)
+    if not run.manifest.is_file():
+        return None
+    try:
+        info = manifest.read(run)
+    except RunError:
+        return None
+    relative = path.resolve().relative_to(run.root).as_posix()
+    for key, entry in info.exports.items():
+        if isinstance(entry, dict) and entry.get("file") == relative and entry.get("sha256"):
+            return ModelSource(path, run, None, entry["sha256"], key)
+    for role, record in info.checkpoints.items():
+        if record.path(run, role).resolve() == path.resolve():
+            return ModelSource(path, run, role, record.sha256)
+    return None
+
+
+def check_suffix(path: Path) -> str:
+    """The model format for `path` ('.keras', '.onnx', '.tflite'), or a ModelError naming the accepted ones."""
+    if path.suffix not in SUFFIXES:
+        raise ModelError(
+            f"{path}: only .keras, .onnx and .tflite model files are accepted (got '{path.suffix or 'no suffix'}')"
+        )
+    return path.suffix
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ModelError(f"{path}: model file is missing or not a regular file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ModelError(f"{path}: {size / 2**20:.0f} MB is more than a model file may be ({_mb(MAX_FILE_BYTES)})")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:g} MB"
+
+
+def _hash_mismatch(path: Path) -> ModelError:
+    return ModelError(
+        f"{path}: SHA-256 differs from the one recorded in the run's manifest; "
+        "the file was changed or damaged after it was recorded, so it is refused"
+    )
+
+
+def read_bytes(source: ModelSource) -> bytes:
+    """The bytes of an .onnx/.tflite file after the size limit and the recorded hash (if any) are checked."""
+    _check_file(source.path)
+    data = source.path.read_bytes()
+    if len(data) > MAX_FILE_BYTES:  # grew since the stat
+        raise ModelError(f"{source.path}: larger than a model file may be here ({_mb(MAX_FILE_BYTES)})")
+    if source.expected_sha256 and hashlib.sha256(data).hexdigest() != source.expected_sha256:
+        raise _hash_mismatch(source.path)
+    return data
+
+
+def check_archive(path: Path) -> None:
+    """Refuse a .keras zip whose members could cost more memory than this product's models ever need.
+
+    Only the central directory is read (a few KB), so a 3.5 MB archive whose config.json inflates to
+    gigabytes is refused in milliseconds. The declared sizes can be trusted as upper bounds: Python's
+    zipfile (which Keras reads through) never returns more than a member's declared size.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ModelError(f"{path}: not a valid .keras archive") from None
+    if len(members) > MAX_MEMBERS:
+        raise ModelError(f"{path}: archive has {len(members)} members; a .keras model has at most {MAX_MEMBERS}")
+    total = 0
+    for info in members:
+        size, name = info.file_size, info.filename
+        limit = MAX_JSON_MEMBER_BYTES if name.endswith(".json") else MAX_MEMBER_BYTES
+        if size > limit:
+            raise ModelError(f"{path}: member {name} inflates to {size / 2**20:.0f} MB (limit {_mb(limit)}); refused")
+        if size > RATIO_FLOOR and size > MAX_RATIO * max(info.compress_size, 1):
+            ratio = size / max(info.compress_size, 1)
+            raise ModelError(f"{path}: member {name} is compressed {ratio:.0f}:1 (limit {MAX_RATIO}:1); refused")
+        total += size
+    if total > MAX_TOTAL_BYTES:
+        raise ModelError(f"{path}: archive inflates to {total / 2**20:.0f} MB (limit {_mb(MAX_TOTAL_BYTES)}); refused")
 
 
 def load(source: ModelSource, compile: bool = False):
-    """Load in safe mode after checking hash, suffix and archive; then check input and output shapes.
+    """Load a .keras file in safe mode after checking hash, suffix, size and archive; then its shapes.
 
     `compile=True` (resuming training) also restores the optimizer and its state.
     """
-    import keras
-
     path = source.path
     if path.suffix != ".keras":
-        raise ModelError(f"{path}: only .keras model files are accepted (got '{path.suffix or 'no suffix'}')")
-    if not path.is_file():
-        raise ModelError(f"{path}: checkpoint file is missing")
+        check_suffix(path)
+        raise ModelError(f"{path}: a {path.suffix} file is not a Keras model; use a runtime to load it")
+    _check_file(path)
     if source.expected_sha256 and file_sha256(path) != source.expected_sha256:
-        raise ModelError(
-            f"{path}: SHA-256 differs from the one recorded in the run's manifest; "
-            "the file was changed or damaged after training, so it is refused"
-        )
+        raise _hash_mismatch(path)
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a valid .keras archive")
+    check_archive(path)
+    from mnist_cnn.tfquiet import import_tensorflow
+
+    import_tensorflow()  # only now: a refused file costs no TensorFlow start-up
+    import keras
+
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=compile)
     except Exception as exc:  # Keras raises many types for bad archives; all mean "unusable"

@@ -13,7 +13,6 @@ import numpy as np
 
 from mnist_cnn.inference import imaging
 
-BATCH = 512
 PARALLEL_MIN = 64  # fewer files than this are preprocessed in-process
 MAX_WORKERS = 8
 
@@ -61,7 +60,10 @@ def collect(inputs: Iterable[str], report: Report) -> list[Path]:
 
 
 def preprocess_all(
-    files: list[Path], report: Report, meanwhile: Callable[[], object] | None = None
+    files: list[Path],
+    report: Report,
+    meanwhile: Callable[[], object] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Path], list, np.ndarray, object]:
     """Preprocess each file (failures go to the report) into a (N, 28, 28, 1) batch.
 
@@ -70,6 +72,7 @@ def preprocess_all(
     Processes rather than threads: the per-image work is many small NumPy calls that hold the
     GIL, and threads measured no faster. Workers are spawned (not forked, which is unsafe once
     TensorFlow's threads exist) and cost ~0.2 s to start, so small batches stay in-process.
+    `progress(done, total)` is told as files finish.
     Returns the kept paths, their results, the batch and what `meanwhile` returned (or None).
     """
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
@@ -81,7 +84,11 @@ def preprocess_all(
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             pending = pool.map(_preprocess_one, files, chunksize=chunk)  # submitted now, collected below
             extra = meanwhile() if meanwhile else None
-            outcomes = list(pending)
+            outcomes = []
+            for outcome in pending:
+                outcomes.append(outcome)
+                if progress:
+                    progress(len(outcomes), len(files))
     kept, results = [], []
     for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, imaging.ImageError):
@@ -101,16 +108,10 @@ def _preprocess_one(path: Path) -> imaging.Preprocessed | imaging.ImageError:
 
 
 def classify(model, images: np.ndarray) -> np.ndarray:
-    """Probabilities (N, 10) in float32 for float images (N, 28, 28, 1); used by predict and evaluate.
+    """Probabilities (N, 10) float32 for float images (N, 28, 28, 1) from a Runtime or a Keras model."""
+    from mnist_cnn.inference.runtimes import as_runtime
 
-    Calls the model directly rather than `model.predict`: for the handful of images a person
-    passes, predict's per-call set-up costs more than the arithmetic, and for the test set it
-    is no slower.
-    """
-    outputs = [
-        np.asarray(model(images[i : i + BATCH], training=False), dtype=np.float32) for i in range(0, len(images), BATCH)
-    ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
+    return as_runtime(model).probabilities(images)
 
 
 def _saved_name(save_dir: Path, path: Path, used: set[str]) -> Path:
@@ -123,15 +124,17 @@ def _saved_name(save_dir: Path, path: Path, used: set[str]) -> Path:
 
 
 def run(
-    model_loader: Callable[[], object],
+    model_loader: Callable[[], object],  # returns a Runtime (or a Keras model)
     inputs: Iterable[str],
     top_k: int = 3,
     save_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Predict every input. For a few files the model is loaded only if one of them preprocessed
-    cleanly; for many, it is loaded while worker processes preprocess them."""
+    cleanly; for many, it is loaded while worker processes preprocess them (`progress` follows them)."""
     report = Report()
-    kept, results, images, model = preprocess_all(collect(inputs, report), report, meanwhile=model_loader)
+    files = collect(inputs, report)
+    kept, results, images, model = preprocess_all(files, report, meanwhile=model_loader, progress=progress)
     if not kept:
         return report
     probs = classify(model if model is not None else model_loader(), images)

@@ -2,16 +2,24 @@
 
 Every runtime takes float32 images (N, 28, 28, 1) in [0, 1] (MNIST-style preprocessing already
 applied) and returns float32 probabilities (N, 10). Keras is one runtime among several; the
-others (ONNX Runtime, LiteRT) never import TensorFlow.
+others (ONNX Runtime, LiteRT) never import TensorFlow. `load_runtime` picks one by file suffix.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from mnist_cnn.errors import first_line
+from mnist_cnn.inference import modelfiles
+from mnist_cnn.inference.modelfiles import MissingRuntimeError, ModelError, ModelSource
+
 BATCH = 512
+EXTRAS = {"onnxruntime": "onnx", "ai_edge_litert": "litert"}  # package -> pip extra that installs it
 
 
 class Runtime(Protocol):
@@ -24,6 +32,21 @@ class Runtime(Protocol):
         ...
 
 
+def _batched(call: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int) -> np.ndarray:
+    """`call` over slices of `batch` images; a model with a fixed batch size gets its last slice padded."""
+    outputs = []
+    for i in range(0, len(images), batch):
+        part = images[i : i + batch]
+        outputs.append(np.asarray(call(part), dtype=np.float32)[: len(part)])
+    return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
+
+
+def _pad(part: np.ndarray, size: int) -> np.ndarray:
+    if len(part) == size:
+        return part
+    return np.concatenate([part, np.zeros((size - len(part), *part.shape[1:]), part.dtype)])
+
+
 class KerasRuntime:
     """A Keras model called directly in batches (no `model.predict` set-up cost per call)."""
 
@@ -34,8 +57,131 @@ class KerasRuntime:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, 10) float32, in batches of BATCH."""
-        outputs = [
-            np.asarray(self.model(images[i : i + BATCH], training=False), dtype=np.float32)
-            for i in range(0, len(images), BATCH)
-        ]
-        return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
+        return _batched(lambda part: self.model(part, training=False), images, BATCH)
+
+
+def _check_io(path: Path, input_shape: list, output_shape: list) -> tuple[tuple[int, ...], int | None]:
+    """The per-image input shape ((28, 28, 1) or (784,)) and fixed batch size (None: any), or a ModelError."""
+    dims = [d if isinstance(d, int) and d > 0 else None for d in input_shape]
+    per_image = tuple(dims[1:])
+    if per_image not in ((28, 28, 1), (784,)):
+        raise ModelError(f"{path}: model input is {list(input_shape)}, expected [N, 28, 28, 1] or [N, 784]")
+    if len(output_shape) != 2 or output_shape[-1] != 10:
+        raise ModelError(f"{path}: model output is {list(output_shape)}, expected [N, 10] (10 classes)")
+    return per_image, dims[0]
+
+
+def _require(package: str, path: Path):
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        extra = EXTRAS[package]
+        raise MissingRuntimeError(
+            f"{path}: running a {path.suffix} model needs the {package} package; pip install 'mnist-cnn[{extra}]'"
+        ) from None
+
+
+class OnnxRuntime:
+    """An .onnx model in ONNX Runtime (CPU); no TensorFlow."""
+
+    name = "onnxruntime"
+
+    def __init__(self, data: bytes, path: Path = Path("model.onnx")):
+        ort = _require("onnxruntime", path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise ModelError(f"{path}: not a usable ONNX model ({first_line(exc, 200)})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
+        if inputs[0].type != "tensor(float)":
+            raise ModelError(f"{path}: model input is {inputs[0].type}, expected tensor(float)")
+        self.input_name = inputs[0].name
+        self.per_image, self.fixed_batch = _check_io(path, inputs[0].shape, outputs[0].shape)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 10) float32, in batches of BATCH (or the model's fixed batch size)."""
+
+        def call(part: np.ndarray) -> np.ndarray:
+            feed = _pad(part, self.fixed_batch) if self.fixed_batch else part
+            feed = np.ascontiguousarray(feed.reshape((len(feed), *self.per_image)), dtype=np.float32)
+            return self.session.run(None, {self.input_name: feed})[0]
+
+        return _batched(call, images, self.fixed_batch or BATCH)
+
+
+class LiteRTRuntime:
+    """A .tflite model in the standalone LiteRT interpreter (ai-edge-litert); no TensorFlow."""
+
+    name = "litert"
+
+    def __init__(self, data: bytes, path: Path = Path("model.tflite")):
+        from mnist_cnn.tfquiet import silenced_stderr
+
+        _require("ai_edge_litert", path)
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            with silenced_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interpreter = Interpreter(model_content=data, num_threads=os.cpu_count() or 1)
+                self.interpreter.allocate_tensors()
+        except Exception as exc:  # the interpreter raises ValueError/RuntimeError for bad files
+            raise ModelError(f"{path}: not a usable LiteRT model ({first_line(exc, 200)})") from None
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
+        if inputs[0]["dtype"] != np.float32:
+            raise ModelError(f"{path}: model input is {np.dtype(inputs[0]['dtype']).name}, expected float32")
+        self.input, self.output = inputs[0]["index"], outputs[0]["index"]
+        signature = inputs[0]["shape_signature"].tolist()
+        self.per_image, self.fixed_batch = _check_io(path, signature, outputs[0]["shape_signature"].tolist())
+        self.allocated = int(inputs[0]["shape"][0])
+
+    def _resize(self, batch: int) -> None:
+        from mnist_cnn.tfquiet import silenced_stderr
+
+        if batch != self.allocated:
+            with silenced_stderr():
+                self.interpreter.resize_tensor_input(self.input, [batch, *self.per_image])
+                self.interpreter.allocate_tensors()
+            self.allocated = batch
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 10) float32, in batches of BATCH (or the model's fixed batch size)."""
+
+        def call(part: np.ndarray) -> np.ndarray:
+            feed = _pad(part, self.fixed_batch) if self.fixed_batch else part
+            self._resize(len(feed))
+            feed = np.ascontiguousarray(feed.reshape((len(feed), *self.per_image)), dtype=np.float32)
+            self.interpreter.set_tensor(self.input, feed)
+            self.interpreter.invoke()
+            return self.interpreter.get_tensor(self.output).copy()
+
+        return _batched(call, images, self.fixed_batch or BATCH)
+
+
+def as_runtime(model) -> Runtime:
+    """`model` itself if it is a Runtime already, else a Keras model wrapped in a KerasRuntime."""
+    return model if hasattr(model, "probabilities") else KerasRuntime(model)
+
+
+def load_runtime(source: ModelSource | str | Path) -> Runtime:
+    """The runtime for a model (a ModelSource, a model file or a run directory), chosen by file suffix.
+
+    Everything is checked before a runtime sees the file: size limits, the hash recorded in the run's
+    manifest, archive limits (.keras), then the input/output shapes. Only .keras imports TensorFlow.
+    """
+    if not isinstance(source, ModelSource):
+        source = modelfiles.resolve(str(source), prefer_export=True)
+    suffix = modelfiles.check_suffix(source.path)
+    if suffix == ".keras":
+        return KerasRuntime(modelfiles.load(source))
+    data = modelfiles.read_bytes(source)
+    if suffix == ".onnx":
+        return OnnxRuntime(data, source.path)
+    return LiteRTRuntime(data, source.path)

@@ -19,7 +19,7 @@ from mnist_cnn.runs.manifest import Manifest
 from mnist_cnn.runs.rundir import RunDir, RunError
 from mnist_cnn.train import training
 from mnist_cnn.train.callbacks import Diverged
-from mnist_cnn.train.checkpoints import CommitError, EpochCommitter
+from mnist_cnn.train.checkpoints import CommitError, EpochCommitter, weights_sha256
 
 
 class Console:
@@ -63,6 +63,7 @@ class Outcome:
     run: RunDir
     status: str
     metrics: dict | None
+    export_seconds: float = 0.0  # the end-of-training export, timed on its own
 
 
 def _print_summary(model, log: Console) -> None:
@@ -104,6 +105,9 @@ def _check_optional_packages(cfg: Config) -> None:
     """Fail before the run directory exists if an enabled extra cannot work."""
     import importlib.util
 
+    from mnist_cnn.export import check_available
+
+    check_available(cfg.output.export)
     if cfg.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(
             "output.tensorboard: the tensorboard package is not installed; "
@@ -144,6 +148,7 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
         if len(rows) != epoch:
             raise RunError(f"{run.root}: history.csv has {len(rows)} epochs but the checkpoint is from epoch {epoch}")
         manifest.mark("running", config_epochs=cfg.train.epochs)
+        manifest.exports = {}  # made from the old checkpoint; exported again when this session ends
         manifest.resumes.append({"at": manifests.now(), "from_epoch": epoch, "command": sys.argv})
         # The manifest first: it is what config.yaml is checked against.
         manifest.record_config(config.to_dict(cfg))
@@ -222,7 +227,7 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
             session = training.fit(model, cfg, data, committer, rows, log)
             if not session.rows:
                 raise RunError("training produced no epochs")
-            metrics = _finish(cfg, data, committer, session, log)
+            metrics = _finish(cfg, data, committer, session, model)
             status = "stopped_early" if session.stop_reason else "completed"
             manifest.mark(status, stop_reason=session.stop_reason, finished_at=manifests.now(),
                           stopped_early={"stopped": bool(session.stop_reason), "epoch": session.rows[-1]["epoch"],
@@ -247,7 +252,12 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
     test = metrics["test"]
     log(f"Test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} ({metrics['checkpoint']} checkpoint, "
         f"epoch {metrics['checkpoint_epoch']}); fit {metrics['fit_seconds']:.1f}s; run {run.root}")  # fmt: skip
-    return Outcome(run, manifest.status, metrics)
+    from mnist_cnn import export  # after the run is recorded complete: a failed export cannot undo it
+
+    started = time.perf_counter()
+    with interrupts.raising_on_signals():  # an interrupted export cleans up after itself; the run stays complete
+        export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log)
+    return Outcome(run, manifest.status, metrics, round(time.perf_counter() - started, 3))
 
 
 def _record_end(committer: EpochCommitter, log: Console, status: str, **facts) -> None:
@@ -259,15 +269,19 @@ def _record_end(committer: EpochCommitter, log: Console, status: str, **facts) -
         log(f"Warning: could not record status '{status}' in manifest.json ({exc.strerror or exc})")
 
 
-def _finish(cfg: Config, data, committer: EpochCommitter, session, log: Console) -> dict:
+def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> dict:
     run, manifest = committer.run, committer.manifest
     which = cfg.train.checkpoint.use_for_test
     if which not in manifest.checkpoints:  # no epoch had the monitored metric: use the last
         which = "last"
     record = manifest.checkpoints[which]
     started = time.perf_counter()
-    # Score the file as saved (not the model in memory), so `evaluate` reproduces these numbers.
-    model = modelfiles.load(modelfiles.from_run(run, which))
+    # Score exactly the weights the checkpoint file holds, so `evaluate` reproduces these numbers: the
+    # model in memory when its weights hash equals the file's record (no reload), else the file itself.
+    if weights_sha256(trained) == record.weights_sha256:
+        model = trained
+    else:
+        model = modelfiles.load(modelfiles.from_run(run, which))
     summary, probs = evaluate.score(model, scale(data.x_test), data.y_test)
     metrics = {
         "checkpoint": which,

@@ -1,0 +1,42 @@
+"""Screenshot of the draw-a-digit page for the README: serve a run, draw a 7 with a pen, save the PNG.
+
+python scripts/serve_screenshot.py runs/chollet-… docs/serve-page.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]  # this checkout, and the Chromium helpers the tests use
+
+from browser import SEVEN, chromium, draw, running  # noqa: E402
+from mnist_cnn.serve.app import create_app  # noqa: E402
+from mnist_cnn.serve.model import load_served  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="run directory or model file")
+    parser.add_argument("out", type=Path, help="PNG to write")
+    args = parser.parse_args()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with running(create_app(load_served(args.model))) as url, chromium() as driver:
+        driver.set_window_size(900, 800)
+        driver.get(url + "/")
+        draw(driver, driver.find_element("id", "pad"), SEVEN, "pen")
+        WebDriverWait(driver, 30).until(
+            lambda d: (
+                d.find_element("id", "result").get_attribute("data-state") == "done"
+                and "test accuracy" in d.find_element("id", "model-facts").text
+            )
+        )
+        driver.save_screenshot(str(args.out))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""The HTTP app: prediction API, model facts, health check and the draw-a-digit page.
+
+Every error a client can cause is answered as `{"error": "<one line>"}` with a 4xx status; a
+request body over the limit is refused before it is read: from its Content-Length header by
+`DeclaredSizeLimit`, and a streamed (chunked) body by FastAPI's `max_body_size` as it arrives.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mnist_cnn.inference import imaging
+from mnist_cnn.serve import inputs
+from mnist_cnn.serve.inputs import InputError, PredictRequest
+from mnist_cnn.serve.model import ServedModel
+
+STATIC = Path(__file__).with_name("static")
+MAX_REQUEST_BYTES = 10_000_000
+MAX_PIXELS = 25_000_000  # per image; lower than predict's 40 M: a server decodes several at once
+# The page uses only its own files; data:/blob: images are the preview and uploaded photos.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+FORM_FIELDS = ("file", "include_image")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost."""
+
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    max_pixels: int = MAX_PIXELS
+    threads: int = max(2, os.cpu_count() or 1)  # images decoded at once: bounds memory and CPU
+
+
+def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLimit:
+    """The ASGI app serving `served`."""
+    app = FastAPI(
+        max_body_size=limits.max_request_bytes,
+        title="mnist-cnn serve",
+        summary="Read handwritten digits with a trained MNIST model.",
+        version="1",
+        openapi_tags=[{"name": "predict"}, {"name": "model"}],
+    )
+    limiter: list[anyio.CapacityLimiter] = []  # made on first use: it needs the running event loop
+
+    def answer(items: list[tuple[str, imaging.Preprocessed]], include_image: bool) -> dict[str, Any]:
+        batch = np.stack([result.image for _, result in items])[..., np.newaxis]
+        probs = served.runtime.probabilities(batch)
+        rows = [_row(name, result, p, include_image) for (name, result), p in zip(items, probs, strict=True)]
+        return {"model": served.facts.get("name"), "predictions": rows}
+
+    async def in_thread(func, *args):
+        if not limiter:
+            limiter.append(anyio.CapacityLimiter(limits.threads))
+        return await anyio.to_thread.run_sync(func, *args, limiter=limiter[0])
+
+    @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi())
+    async def predict(request: Request) -> JSONResponse:
+        """Predict the digit in each image: files (multipart field `file`, repeatable) or JSON."""
+        if request.query_params:
+            name = next(iter(request.query_params))
+            raise InputError(f"unknown query parameter '{name}' (options go in the body)")
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == "application/json":
+            body = _parse_json(await request.body())
+
+            def work():
+                return answer(inputs.from_json(body, limits.max_pixels), body.include_image)
+
+        elif media == "multipart/form-data":
+            uploads, include_image = await _read_form(request)
+
+            def work():
+                items = [(name, inputs.from_bytes(data, limits.max_pixels)) for name, data in uploads]
+                return answer(items, include_image)
+
+        else:
+            raise InputError(
+                f"unsupported content type '{media or 'none'}': send multipart/form-data (image files) "
+                "or application/json",
+                415,
+            )
+        return JSONResponse(await in_thread(work))
+
+    @app.get("/v1/model", tags=["model"])
+    async def model() -> JSONResponse:
+        """The model being served: run, checkpoint or export, runtime, file hash, test accuracy."""
+        return JSONResponse(served.facts)
+
+    @app.get("/healthz", tags=["model"])
+    async def healthz() -> JSONResponse:
+        """Liveness: the model is loaded and the server answers."""
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _install_error_handlers(app, limits)
+    return DeclaredSizeLimit(app, limits.max_request_bytes)
+
+
+class DeclaredSizeLimit:
+    """Answer 413 in JSON from the Content-Length header alone, without reading the body.
+
+    FastAPI's own limit answers a too-large declared length in plain text, so this is checked first.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = Headers(scope=scope).get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                response = JSONResponse({"error": too_large(self.max_bytes)}, 413, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def too_large(max_bytes: int) -> str:
+    """The one line a client gets for a body over the limit."""
+    return f"request body is larger than the {max_bytes:,}-byte limit (--max-request-bytes)"
+
+
+def _row(name: str, result: imaging.Preprocessed, probs: np.ndarray, include_image: bool) -> dict[str, Any]:
+    digit = int(np.argmax(probs))
+    row: dict[str, Any] = {
+        "name": name,
+        "digit": digit,
+        "probability": float(probs[digit]),
+        "probabilities": [float(p) for p in probs],
+        "notes": list(result.notes),
+    }
+    if include_image:  # as --save-preprocessed writes it: round(x * 255), white ink on black
+        row["image"] = np.round(np.clip(result.image, 0, 1) * 255).astype(np.uint8).tolist()
+    return row
+
+
+def _parse_json(body: bytes) -> PredictRequest:
+    if not body.strip():
+        raise InputError('request body is empty: send JSON like {"images": [{"pixels": [...]}]}', 400)
+    try:
+        return PredictRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        status = 400 if errors and errors[0].get("type") == "json_invalid" else 422
+        raise InputError(inputs.validation_message(errors), status) from None
+
+
+async def _read_form(request: Request) -> tuple[list[tuple[str, bytes]], bool]:
+    """The uploaded files (name, bytes) and the include_image flag; unknown fields are refused."""
+    uploads: list[tuple[str, bytes]] = []
+    include_image = False
+    async with request.form(max_files=inputs.MAX_IMAGES, max_fields=len(FORM_FIELDS)) as form:
+        for key, value in form.multi_items():
+            if key not in FORM_FIELDS:
+                raise InputError(f"unknown form field '{key}' (expected 'file', repeatable, and 'include_image')")
+            if key == "include_image":
+                if not isinstance(value, str) or value.lower() not in ("true", "false", "1", "0"):
+                    raise InputError("'include_image' must be true or false")
+                include_image = value.lower() in ("true", "1")
+            elif not isinstance(value, UploadFile):
+                raise InputError("'file' must be a file upload, not a text field")
+            else:
+                name = inputs.upload_name(value.filename, len(uploads))
+                uploads.append((name, await value.read()))
+    if not uploads:
+        raise InputError("no image: send one or more files in the multipart field 'file'")
+    return uploads, include_image
+
+
+def _install_error_handlers(app: FastAPI, limits: Limits) -> None:
+    """Every error as {"error": "<one line>"}; unexpected ones go to the server log, not to clients."""
+
+    @app.exception_handler(InputError)
+    async def input_error(_request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = {
+            404: f"no such page: {request.url.path}",
+            405: f"{request.method} is not allowed here",
+            413: too_large(limits.max_request_bytes),
+        }
+        text = message.get(exc.status_code) or str(exc.detail)
+        return JSONResponse({"error": text}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": inputs.validation_message(list(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log has details"}, 500)
+
+
+def _predict_openapi() -> dict[str, Any]:
+    """Both request bodies for the OpenAPI page (the route reads the body itself)."""
+    schema = PredictRequest.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    multipart = {
+        "type": "object",
+        "properties": {
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": inputs.MAX_IMAGES},
+            "include_image": {"type": "boolean", "default": False},
+        },
+        "required": ["file"],
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(schema)}, "multipart/form-data": {"schema": multipart}},
+        }
+    }

@@ -1,0 +1,73 @@
+"""The model a server answers with: its runtime and the facts `/v1/model` and the console show.
+
+A run is served from its verified ONNX export when it has one (ONNX Runtime: no TensorFlow, a
+fast start), else from its checkpoint through Keras, exactly as `mnist-cnn predict` chooses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mnist_cnn.inference import modelfiles
+from mnist_cnn.inference.runtimes import Runtime, load_runtime
+from mnist_cnn.runs.rundir import file_sha256
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded runtime plus what a user should know about it (strict-JSON-safe values only)."""
+
+    runtime: Runtime
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for the console: which model, and how good it is."""
+        where = self.facts.get("run") or self.facts.get("file")
+        used = self.facts.get("export") or self.facts.get("checkpoint")
+        what = f"{where} ({used} {self.facts.get('kind')}" if used else f"{where} ({self.facts.get('kind')}"
+        accuracy = self.facts.get("test_accuracy")
+        return f"{what}, test accuracy {accuracy:.2%})" if accuracy is not None else f"{what})"
+
+
+def load_served(model: str | None, runs_dir: str | Path = "runs", checkpoint: str | None = None) -> ServedModel:
+    """Resolve `model` (run directory, model file, or None for the latest finished run) and load it."""
+    source = modelfiles.resolve(model, runs_dir, checkpoint, prefer_export=True)
+    runtime = load_runtime(source)
+    return ServedModel(runtime, {**_facts(source), "runtime": runtime.name})
+
+
+def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
+    """Run, checkpoint or export, file, hash, test accuracy and the export's verification (null where unknown)."""
+    run = source.run
+    metrics = _read_json(run.metrics) if run is not None else {}
+    accuracy = metrics.get("test", {}).get("accuracy") if isinstance(metrics.get("test"), dict) else None
+    verification = None
+    if run is not None and source.export:
+        from mnist_cnn.runs import manifest  # the manifest's one reader
+
+        entry = manifest.read(run).exports.get(source.export)
+        verification = entry.get("verification") if isinstance(entry, dict) else None
+    return {
+        "run": str(run.root) if run is not None else None,
+        "name": run.root.name if run is not None else source.path.name,
+        "kind": "export" if source.export else "checkpoint" if source.checkpoint else "file",
+        "checkpoint": source.checkpoint,
+        "export": source.export,
+        "file": str(source.path),
+        "format": source.path.suffix.lstrip("."),
+        "sha256": source.expected_sha256 or file_sha256(source.path),
+        "sha256_verified": source.expected_sha256 is not None,
+        "test_accuracy": accuracy if isinstance(accuracy, float) else None,
+        "verification": verification,
+    }
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

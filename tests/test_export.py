@@ -1,0 +1,136 @@
+"""Export end to end on a smoke-trained run: each format verified and recorded, predict without TensorFlow,
+the same answers as Keras, tampering refused, a failed export leaves the run intact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, SMOKE, cli_subprocess_env
+from mnist_cnn.runs import rundir
+
+pytestmark = pytest.mark.smoke
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist) -> rundir.RunDir:
+    """A smoke run; training exports ONNX at its end by default."""
+    from mnist_cnn.cli import main
+
+    runs_dir = tmp_path_factory.mktemp("export") / "runs"
+    main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir)])
+    (root,) = runs_dir.iterdir()
+    return rundir.RunDir(root)
+
+
+def test_training_exports_a_verified_onnx_file(trained):
+    manifest = trained.read_manifest()
+    assert manifest["status"] == "completed"
+    entry = manifest["exports"]["onnx"]
+    assert entry["sha256"] == rundir.file_sha256(trained.root / entry["file"])
+    assert entry["verification"]["argmax_agreement"] >= 0.9995 and entry["verification"]["images"] == 1000
+    assert entry["opset"] and entry["runtime"].startswith("onnxruntime ")
+
+
+def test_litert_int8_and_saved_model_are_verified_and_recorded(run_cli, trained):
+    result = run_cli("export", str(trained.root), "--format", "litert", "--format", "saved_model", "--json")
+    assert result.code == 0, result.err
+    assert [r["format"] for r in json.loads(result.out)["exports"]] == ["litert", "saved_model"]
+    result = run_cli("export", str(trained.root), "--format", "litert", "--quantize", "int8")
+    assert result.code == 0, result.err
+    exports = trained.read_manifest()["exports"]
+    assert set(exports) == {"onnx", "litert", "litert_int8", "saved_model"}
+    int8 = exports["litert_int8"]
+    assert int8["bytes"] < exports["litert"]["bytes"] / 2
+    assert abs(int8["verification"]["accuracy"] - int8["verification"]["keras_accuracy"]) <= 0.002
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(trained.root / "export" / "saved_model")).signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["image"]
+
+
+def _predict_in_subprocess(*args: str) -> tuple[dict, bool]:
+    script = (
+        "import sys\nfrom mnist_cnn.cli import main\ncode = 0\n"
+        f"try:\n    main({['predict', *args, '--json']!r})\n"
+        "except SystemExit as exc:\n    code = exc.code\n"
+        "print('\\nTF', 'tensorflow' in sys.modules, code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_subprocess_env())
+    body, _, tail = done.stdout.rpartition("\nTF ")
+    assert tail.split()[1] == "0", done.stderr
+    return json.loads(body), tail.split()[0] == "True"
+
+
+def test_predict_on_a_run_uses_onnx_without_tensorflow_and_agrees_with_keras(trained):
+    onnx_report, tf_imported = _predict_in_subprocess(str(SAMPLES), "--model", str(trained.root))
+    assert not tf_imported and onnx_report["runtime"] == "onnxruntime" and "(onnx export)" in onnx_report["model"]
+    run = str(trained.root)
+    keras_report, tf_imported = _predict_in_subprocess(str(SAMPLES), "--model", run, "--checkpoint", "last")
+    assert tf_imported and keras_report["runtime"] == "keras"
+    for a, b in zip(onnx_report["predictions"], keras_report["predictions"], strict=True):
+        assert a["digit"] == b["digit"] and a["probability"] == pytest.approx(b["probability"], abs=1e-5)
+    tflite = trained.root / "export" / "model.tflite"
+    if tflite.exists():  # made by the test above
+        lite_report, tf_imported = _predict_in_subprocess(str(SAMPLES), "--model", str(tflite))
+        assert not tf_imported and lite_report["runtime"] == "litert"
+        assert [p["digit"] for p in lite_report["predictions"]] == [p["digit"] for p in keras_report["predictions"]]
+
+
+def test_1000_mnist_pngs_get_the_same_labels_from_every_runtime(trained, mnist, tmp_path):
+    from mnist_cnn.inference import modelfiles, predict
+    from mnist_cnn.inference.runtimes import load_runtime
+
+    for i in range(1000):
+        Image.fromarray(mnist.x_test[i]).save(tmp_path / f"{i:05d}.png")
+    keras_rt = load_runtime(modelfiles.from_run(trained, "last"))
+    onnx_rt = load_runtime(trained.root / "export" / "model.onnx")
+    answers = [predict.run(lambda rt=rt: rt, [str(tmp_path)], top_k=1) for rt in (keras_rt, onnx_rt)]
+    digits = [np.array([p.digit for p in r.predictions]) for r in answers]
+    probs = [np.array([p.probability for p in r.predictions]) for r in answers]
+    assert len(digits[0]) == 1000 and np.array_equal(digits[0], digits[1])
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-5)
+
+
+def test_evaluate_an_exported_file_reports_the_run_accuracy(run_cli, trained):
+    result = run_cli("evaluate", str(trained.root), "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    recorded = json.loads(trained.metrics.read_text())["test"]
+    assert report["runtime"] == "onnxruntime" and report["export"] == "onnx"
+    assert report["test"]["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-4)
+    assert report["test"]["loss"] == pytest.approx(recorded["loss"], abs=1e-4)
+
+
+def test_tampered_export_is_refused(run_cli, trained, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(trained.root, copy)
+    onnx_file = copy / "export" / "model.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes() + b"\0")
+    for model in (str(copy), str(onnx_file)):
+        result = run_cli("predict", str(SAMPLES / "one-photo.png"), "--model", model)
+        assert result.code == 1
+        assert "SHA-256 differs from the one recorded in the run's manifest" in result.err
+
+
+def test_failed_verification_removes_the_artifact_and_keeps_the_run(run_cli, trained, tmp_path, monkeypatch):
+    from mnist_cnn import export
+
+    copy = rundir.RunDir(tmp_path / "run")
+    shutil.copytree(trained.root, copy.root)
+    before = copy.manifest.read_bytes()
+    (copy.root / "export" / "model.onnx").unlink()
+    monkeypatch.setattr(export, "MIN_AGREEMENT", 1.01)  # no artifact can pass
+    result = run_cli("export", str(copy.root), "--format", "onnx")
+    assert result.code == 1
+    assert "failed verification and was removed: top class agrees with Keras on 100.0000%" in result.err
+    assert not (copy.root / "export" / "model.onnx").exists()
+    assert [p.name for p in (copy.root / "export").iterdir() if p.name.startswith(".")] == []
+    assert copy.manifest.read_bytes() == before
