@@ -120,7 +120,8 @@ def plot_accuracy(report: dict, path: Path) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for x, p in enumerate(report["points"]):
-        accs = [100 * r["test_accuracy"] for r in report["trials"] if r["point"] == p["point"] and r["test_accuracy"]]
+        mine = [r["test_accuracy"] for r in report["trials"] if r["point"] == p["point"]]
+        accs = [100 * a for a in mine if a is not None]
         # A small deterministic horizontal spread so equal accuracies stay visible as separate dots.
         offsets = [(i - (len(accs) - 1) / 2) * 0.06 for i in range(len(accs))]
         ax.scatter([x + o for o in offsets], accs, s=28, alpha=0.8, color="tab:blue")
