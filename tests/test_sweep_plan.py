@@ -198,3 +198,15 @@ def test_report_with_one_trial_has_no_standard_deviation(tmp_path):
     report = build_report(tmp_path, the_plan)
     assert report["points"][0]["test_accuracy"]["std"] is None
     json.dumps(report, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [(["--threads", "2"], "--threads is for one trial"), (["--executor", "ray", "--workers", "2"], "--workers is for")],
+)
+def test_executor_options_that_do_not_fit_together(run_cli, tmp_path, extra, words):
+    the_plan, base_yaml = plan.expand(SMOKE, [], {}, "1")
+    plan.write(tmp_path, the_plan, base_yaml)
+    result = run_cli("sweep", "run", str(tmp_path), *extra)
+    assert result.code == 2 and words in result.err
+    assert list((tmp_path / "trials").iterdir()) == []

@@ -90,6 +90,8 @@ def sweep_run(sweep_dir, index, threads, workers, executor, cpus_per_trial, addr
 
     the_plan = plans.read(sweep_dir)
     if index is None:
+        if threads:
+            raise UsageError("--threads is for one trial (--index I); --workers splits the cores by itself")
         _execute(Path(sweep_dir), the_plan, workers, executor, cpus_per_trial, address, as_json)
         return
     from mnist_cnn.sweep.trial import run_trial
@@ -105,6 +107,8 @@ def _execute(folder: Path, the_plan, workers, executor, cpus_per_trial, address,
 
     log = console(as_json)
     if executor == "ray":
+        if workers != 1:
+            raise UsageError("--workers is for the local executor; with Ray, --cpus-per-trial sets each trial's share")
         _require_ray()
         tally = execute.run_ray(folder, the_plan, address, cpus_per_trial, log)
     else:
