@@ -157,7 +157,7 @@ def test_resuming_a_completed_run_does_nothing(tmp_path, straight):
     code, _ = _train(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), "--set", "train.epochs=1")
     assert code == 0
     run = _run_dir(runs_dir)
-    before = {p: p.read_bytes() for p in run.root.rglob("*") if p.is_file() and p.name != "train.log"}
+    before = {p: p.read_bytes() for p in run.root.rglob("*") if p.is_file() and p.name not in ("train.log", ".lock")}
     code, out = _train(runs_dir, "--resume", str(run.root))
     assert code == 0
     assert "run already completed (1 epochs); nothing to resume." in out

@@ -46,13 +46,19 @@ def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.n
 
 
 def evaluate(
-    run_dir: str | None, model_file: str | None, checkpoint: str | None, data_path: str | None, log=print
+    run_dir: str | None,
+    model_file: str | None,
+    checkpoint: str | None,
+    data_path: str | None,
+    log=print,
+    robustness: bool = False,
 ) -> dict:
     """Score a run's model (on the run's own test subset) or a model file (on the full test set).
 
     A run's verified ONNX export is used when it has one and no checkpoint is asked for (no
     TensorFlow import); .keras, .onnx and .tflite files each go through their own runtime.
-    For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it.
+    For a run, also writes evaluation.json and the confusion-matrix and misclassified plots into it;
+    with `robustness`, also the robustness table (robustness.json, plots/robustness.png).
     """
     from mnist_cnn import atomic, config
     from mnist_cnn.data import acquire, preparation
@@ -77,10 +83,17 @@ def evaluate(
         "sha256": source.expected_sha256,
         "test": summary,
     }
+    if robustness:
+        from mnist_cnn import robustness as robust
+
+        result["robustness"] = robust.measure(model, preparation.scale(prepared.x_test)[..., 0], prepared.y_test, log)
     if run is not None:
         try:
             atomic.write_json(run.evaluation, result)
             write_plots(run, prepared.x_test, prepared.y_test, probs, summary)
+            if robustness:
+                atomic.write_json(run.root / "robustness.json", result["robustness"])
+                plots.plot_robustness({run.root.name: result["robustness"]}, run.plots / "robustness.png")
         except OSError as exc:  # a read-only or full run folder: the results are still worth showing
             log(f"Warning: could not write evaluation.json and plots into {run.root} ({exc.strerror or exc})")
     return result

@@ -152,3 +152,28 @@ def plot_misclassified(
         ax.axis("off")
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_robustness(reports: dict[str, dict], path: str | Path) -> None:
+    """Accuracy against strength, one panel per transform, one line per model (robustness.measure reports)."""
+    first = next(iter(reports.values()))
+    names = list(dict.fromkeys(r["transform"] for r in first["rows"]))
+    fig = _new_figure(2.3 * len(names), 3.0)
+    axes = fig.subplots(1, len(names), sharey=True)
+    for label, report in reports.items():
+        for ax, name in zip(axes, names, strict=True):
+            rows = [r for r in report["rows"] if r["transform"] == name]
+            # An inverted picture is only ever read through predict's preprocessing, which undoes it.
+            key = "preprocessed_accuracy" if name == "inverted" else "accuracy"
+            line = ax.plot([str(r["strength"]) for r in rows], [r[key] * 100 for r in rows], "o-", label=label)
+            ax.axhline(report["clean_accuracy"] * 100, color=line[0].get_color(), linewidth=0.8, linestyle="--")
+    for ax, name in zip(axes, names, strict=True):
+        ax.set_title(name + (" (preprocessed)" if name == "inverted" else ""), fontsize=9)
+        ax.set_xlabel(next(r["unit"] for r in first["rows"] if r["transform"] == name), fontsize=8)
+        ax.tick_params(labelsize=8)
+    axes[0].set_ylabel("test accuracy (%)")
+    if len(reports) > 1:
+        axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Test accuracy under distortion (dashed: undistorted)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

@@ -18,8 +18,14 @@ from mnist_cnn.errors import UsageError
 )
 @checkpoint_option
 @click.option("--data", type=click.Path(), help="Dataset file or folder (default: as for train).")
+@click.option(
+    "--robustness",
+    is_flag=True,
+    help="Also score the test set rotated, shifted, scaled, thinned/thickened, "
+    "blurred, at low resolution and inverted (robustness.json, plots/robustness.png).",
+)
 @json_option
-def evaluate(run_dir, model_file, checkpoint, data, as_json) -> None:
+def evaluate(run_dir, model_file, checkpoint, data, robustness, as_json) -> None:
     """Score a run's model (or a .keras, .onnx or .tflite file) on the MNIST test set."""
     from mnist_cnn import evaluate as evaluation
 
@@ -27,7 +33,7 @@ def evaluate(run_dir, model_file, checkpoint, data, as_json) -> None:
         raise UsageError("give a RUN_DIR or --model FILE (.keras, .onnx or .tflite), not both")
     if run_dir:
         existing_dir(run_dir)
-    result = evaluation.evaluate(run_dir, model_file, checkpoint, data, log=console(as_json))
+    result = evaluation.evaluate(run_dir, model_file, checkpoint, data, log=console(as_json), robustness=robustness)
     if as_json:
         return emit_json(result)
     from mnist_cnn.scores import format_report
@@ -35,3 +41,7 @@ def evaluate(run_dir, model_file, checkpoint, data, as_json) -> None:
     click.echo(f"Model: {result['model']} ({result['runtime']})")
     click.echo(f"Loss: {result['test']['loss']:.4f}")
     click.echo(format_report(result["test"]))
+    if robustness:
+        from mnist_cnn.robustness import format_table
+
+        click.echo(format_table(result["robustness"]))

@@ -161,6 +161,13 @@ def check_semantics(cfg: Config) -> None:
         raise ConfigError(f"train.optimizer.momentum: {train.optimizer.name} takes no momentum (sgd, rmsprop do)")
     if train.optimizer.warmup_epochs and train.optimizer.schedule != "cosine":
         raise ConfigError("train.optimizer.warmup_epochs: only the cosine schedule has a warm-up")
+    aug = cfg.data.augmentation
+    amounts = (aug.rotation, aug.shift, aug.zoom, aug.shear, aug.elastic, aug.thickness, aug.blur) if aug else (1,)
+    if not any(amounts):
+        raise ConfigError(
+            "data.augmentation: no distortion set; give at least one of rotation, shift, zoom, shear, elastic, "
+            "thickness, blur (or remove the block)"
+        )
     if train.optimizer.warmup_epochs >= train.epochs:
         raise ConfigError("train.optimizer.warmup_epochs: must be shorter than train.epochs")
     _check_split(cfg)

@@ -33,12 +33,38 @@ class Subset:
 
 
 @dataclass(frozen=True)
+class Elastic:
+    """Simard-style elastic distortion: a uniform [-1, 1] field, Gaussian-smoothed (sigma px), times alpha px."""
+
+    alpha: float = 8.0
+    sigma: float = 3.0
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random distortions of training images, each drawn per image from (seed, epoch, batch).
+
+    Every amount is the largest one drawn; each image gets a uniform draw in [-amount, amount].
+    """
+
+    probability: float = 1.0  # share of training images distorted; the rest are seen as they are
+    rotation: float = 0.0  # degrees
+    shift: float = 0.0  # pixels, along each axis
+    zoom: float = 0.0  # relative scale change: 0.1 draws scales in [0.9, 1.1]
+    shear: float = 0.0  # degrees
+    elastic: Elastic | None = None
+    thickness: float = 0.0  # stroke change as a share of a 3×3 dilation (+) or erosion (-)
+    blur: float = 0.0  # largest Gaussian blur sigma in pixels (draws in [0, blur])
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Where the data comes from and how it is split."""
+    """Where the data comes from, how it is split, and how training images are distorted."""
 
     path: str | None = None
     validation: ValidationSplit = field(default_factory=ValidationSplit)
     subset: Subset = field(default_factory=Subset)
+    augmentation: Augmentation | None = None  # off unless given
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,15 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "data.validation.count": (1, 59999, True, True),
     "data.subset.train": (10, 60000, True, True),
     "data.subset.test": (10, 10000, True, True),
+    "data.augmentation.probability": (0.0, 1.0, False, True),
+    "data.augmentation.rotation": (0.0, 180.0, True, True),
+    "data.augmentation.shift": (0.0, 14.0, True, True),
+    "data.augmentation.zoom": (0.0, 0.9, True, True),
+    "data.augmentation.shear": (0.0, 60.0, True, True),
+    "data.augmentation.elastic.alpha": (0.0, 100.0, True, True),
+    "data.augmentation.elastic.sigma": (0.5, 10.0, True, True),
+    "data.augmentation.thickness": (0.0, 1.0, True, True),
+    "data.augmentation.blur": (0.0, 3.0, True, True),
     "model.kernel_size": (1, 28, True, True),
     "model.dense_units": (1, 1_000_000, True, True),
     "model.dropout": (0.0, 1.0, True, False),

@@ -20,22 +20,47 @@ def _to_model_input(images, labels):
     return tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0, tf.one_hot(tf.cast(labels, tf.int32), 10)
 
 
+def batch_seed(seed: int, epoch, batch):
+    """The stateless seed of one training batch's augmentation: a function of (seed, epoch, batch) only."""
+    import tensorflow as tf
+
+    base = tf.constant([seed & 0x7FFFFFFF, 0x6175676D], dtype=tf.int64)  # second word: "augm"
+    return tf.random.experimental.stateless_fold_in(tf.random.experimental.stateless_fold_in(base, epoch), batch)
+
+
 def training_dataset(x: np.ndarray, y: np.ndarray, cfg: Config, first_epoch: int):
     """Batches for epochs first_epoch..epochs-1, each epoch shuffled by epoch_permutation.
 
     Gathering batches by index from uint8 tensors that live once in memory avoids Keras copying
-    float arrays every epoch, and makes the order reproducible from any starting epoch.
+    float arrays every epoch, and makes the order reproducible from any starting epoch. With
+    data.augmentation set, each batch is distorted with draws seeded by (seed, epoch, batch), so
+    the batches are the same whichever epoch a run starts (or resumes) from.
     """
     import tensorflow as tf
 
-    perms = np.stack([epoch_permutation(cfg.seed, e, len(x)) for e in range(first_epoch, cfg.train.epochs)])
+    epochs = np.arange(first_epoch, cfg.train.epochs, dtype=np.int64)
+    perms = np.stack([epoch_permutation(cfg.seed, int(e), len(x)) for e in epochs])
     images, labels = tf.constant(x), tf.constant(y)
     batch = cfg.train.batch_size
-    ds = tf.data.Dataset.from_tensor_slices(perms).flat_map(
-        lambda perm: tf.data.Dataset.from_tensor_slices(perm).batch(batch)
+    ds = tf.data.Dataset.from_tensor_slices((perms, epochs)).flat_map(
+        lambda perm, epoch: (
+            tf.data.Dataset.from_tensor_slices(perm)
+            .batch(batch)
+            .enumerate()
+            .map(lambda index, idx: (idx, epoch, index))
+        )
     )
-    ds = ds.map(lambda idx: _to_model_input(tf.gather(images, idx), tf.gather(labels, idx)))
-    return ds.prefetch(2)
+    aug = cfg.data.augmentation
+
+    def load(idx, epoch, index):
+        inputs, targets = _to_model_input(tf.gather(images, idx), tf.gather(labels, idx))
+        if aug is not None:
+            from mnist_cnn.data.augmentation import augment_batch
+
+            inputs = augment_batch(inputs, batch_seed(cfg.seed, epoch, index), aug)
+        return inputs, targets
+
+    return ds.map(load).prefetch(2)
 
 
 def validation_dataset(data: Prepared, batch_size: int):

@@ -64,12 +64,13 @@ class EpochCommitter:
 
     def commit(self, rows: list[dict], model, elapsed: Callable[[], float]) -> None:
         """Commit the epoch that ends `rows` (steps 1-4 above); CommitError if a write fails."""
+        from mnist_cnn import atomic
+
         epoch = rows[-1]["epoch"]
         name = checkpoint_file_name(epoch)
+        committed = self._snapshot()
         step = f"saving checkpoints/{name}"
         try:
-            from mnist_cnn import atomic
-
             with atomic.atomic_path(self.run.checkpoints / name) as tmp:
                 model.save(tmp)
             record = CheckpointRecord(epoch, file_sha256(self.run.checkpoints / name), weights_sha256(model), name)
@@ -79,18 +80,20 @@ class EpochCommitter:
             self._record(record, rows, history_sha, elapsed())
             self.save_manifest()
         except OSError as exc:
-            self._forget_uncommitted(epoch)
+            self._go_back(committed, name)
             raise CommitError(
                 f"could not commit epoch {epoch}: {step} failed ({exc.strerror or first_line(exc)}); "
                 f"the run stays at epoch {self.manifest.epochs_completed}"
             ) from exc
         self.remove_unreferenced()
 
+    def _snapshot(self) -> tuple:
+        m = self.manifest
+        return dict(m.checkpoints), m.history_sha256, m.epochs_completed, list(m.epoch_seconds)
+
     def _record(self, record: CheckpointRecord, rows: list[dict], history_sha: str, seconds: float) -> None:
         """Update the manifest object in memory for the new epoch (written by the caller)."""
         m, monitor = self.manifest, self.cfg.train.checkpoint.monitor
-        # Keep the state to roll back to if the manifest write fails.
-        self._before = (dict(m.checkpoints), m.history_sha256, m.epochs_completed, list(m.epoch_seconds))
         if "last" in m.checkpoints:
             m.checkpoints["previous"] = m.checkpoints["last"]
         m.checkpoints["last"] = record
@@ -100,15 +103,12 @@ class EpochCommitter:
         m.epochs_completed = record.epoch
         m.epoch_seconds = [*m.epoch_seconds[: record.epoch - 1], round(seconds, 3)]
 
-    def _forget_uncommitted(self, epoch: int) -> None:
-        """After a failed commit: the manifest object goes back to the committed state, the new file away."""
-        before = getattr(self, "_before", None)
-        if before is not None and self.manifest.epochs_completed == epoch:
-            m = self.manifest
-            m.checkpoints, m.history_sha256, m.epochs_completed, m.epoch_seconds = before
-        self._before = None
+    def _go_back(self, committed: tuple, new_file: str) -> None:
+        """After a failed commit: the manifest object as last committed, the new checkpoint file away."""
+        m = self.manifest
+        m.checkpoints, m.history_sha256, m.epochs_completed, m.epoch_seconds = committed
         try:
-            (self.run.checkpoints / checkpoint_file_name(epoch)).unlink(missing_ok=True)
+            (self.run.checkpoints / new_file).unlink(missing_ok=True)
         except OSError:
             pass  # left behind: harmless, removed by the next successful commit
 
