@@ -1,7 +1,13 @@
-"""Finding runs under a runs folder: the latest finished one (for predict/serve defaults)."""
+"""Finding runs under a folder: the latest finished one (predict/serve defaults) and `runs list`.
+
+`runs list` shows one row per run directory (sweep trials included), read-only. A folder that looks
+like a run (config.yaml, history.csv or manifest.json) but whose manifest cannot be read becomes
+one note, never a crash: listing must work on half-written and damaged runs.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,3 +35,85 @@ def latest_run(
         if info.status in statuses and finished is not None and (best is None or finished > best[0]):
             best = (finished, run)
     return best[1] if best else None
+
+
+SORT_KEYS = ("started", "name", "status", "epochs", "accuracy", "fit", "seed")
+_RUN_MARKERS = ("manifest.json", "config.yaml", "history.csv")
+_MAX_DEPTH = 6  # deep enough for DIR/sweeps/<sweep>/trials/<id>/<run>
+
+
+def _candidates(root: Path, depth: int = 0):
+    """Folders under `root` that look like runs; not descending into a run or deeper than a sweep."""
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return
+    for child in children:
+        if any((child / marker).exists() for marker in _RUN_MARKERS):
+            yield child
+        elif depth + 1 < _MAX_DEPTH:
+            yield from _candidates(child, depth + 1)
+
+
+def _metrics(run: RunDir) -> dict:
+    try:
+        data = json.loads(run.metrics.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def list_runs(root: str | Path) -> tuple[list[dict], list[str]]:
+    """(rows, notes): name (relative to root), status, epochs, test accuracy, fit seconds, seed, started."""
+    root = Path(root)
+    rows, notes = [], []
+    for folder in _candidates(root):
+        run = RunDir(folder)
+        name = str(folder.relative_to(root))
+        try:
+            info = manifests.read(run)
+        except RunError as exc:
+            notes.append(f"{name}: skipped, {str(exc).removeprefix(f'{folder}: ')}")
+            continue
+        metrics = _metrics(run)
+        test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+        rows.append({"name": name, "status": info.status, "epochs": info.epochs_completed,
+                     "test_accuracy": test.get("accuracy"), "fit_seconds": metrics.get("fit_seconds"),
+                     "seed": info.seed, "started": info.started_at,
+                     "path": str(folder)})  # fmt: skip
+    return rows, notes
+
+
+_SORT_FIELD = {"started": "started", "name": "name", "status": "status", "epochs": "epochs",
+               "accuracy": "test_accuracy", "fit": "fit_seconds", "seed": "seed"}  # fmt: skip
+
+
+def sort_rows(rows: list[dict], key: str, reverse: bool = False) -> list[dict]:
+    """Rows sorted by one column; runs missing that value go last either way."""
+    field = _SORT_FIELD[key]
+    present = [r for r in rows if r.get(field) is not None]
+    missing = [r for r in rows if r.get(field) is None]
+    return sorted(present, key=lambda r: (r[field], r["name"]), reverse=reverse) + missing
+
+
+def format_table(rows: list[dict]) -> str:
+    """Aligned plain-text columns, one line per run."""
+    header = ("name", "status", "epochs", "test acc", "fit s", "seed", "started")
+    cells = [header]
+    for r in rows:
+        cells.append((r["name"], str(r["status"] or "?"), _text(r["epochs"]),
+                      "" if r["test_accuracy"] is None else f"{100 * r['test_accuracy']:.2f}%",
+                      "" if r["fit_seconds"] is None else f"{r['fit_seconds']:.1f}",
+                      _text(r["seed"]), str(r["started"] or "")))  # fmt: skip
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    right = {2, 3, 4, 5}
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in cells
+    )
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)

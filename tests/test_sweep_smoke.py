@@ -1,0 +1,147 @@
+"""Sweeps that train (small real MNIST subsets): workers, resume, index-addressed trials, Ray, trial == train."""
+
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CLI, SMOKE, cli_subprocess_env
+from mnist_cnn.sweep import plan
+
+pytestmark = pytest.mark.smoke
+
+SMALL = ["--set", "data.subset.train=1000", "--set", "data.subset.test=500"]
+
+
+def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_subprocess_env(), timeout=timeout)
+
+
+def _runs(sweep_dir: Path) -> dict[str, list[Path]]:
+    """Run directories per trial slot."""
+    return {s.name: sorted(p.parent for p in s.glob("*/manifest.json")) for s in (sweep_dir / "trials").iterdir()}
+
+
+def _manifest(run: Path) -> dict:
+    return json.loads((run / "manifest.json").read_text())
+
+
+def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path, mnist):
+    sweep_dir = tmp_path / "s"
+    args = ["sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--grid", "train.batch_size=32,64",
+            "--seeds", "2", "--workers", "2", "--sweep-dir", str(sweep_dir), "--json"]  # fmt: skip
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert len(json.loads(first.stdout)["finished_now"]) == 4
+    runs = _runs(sweep_dir)
+    assert all(len(r) == 1 for r in runs.values()) and len(runs) == 4
+    for (run,) in runs.values():
+        facts = _manifest(run)["reproducibility"]
+        assert facts["intra_op_threads"] >= 1  # each worker got its share of the cores, recorded
+        assert _manifest(run)["status"] == "completed"
+
+    again = _cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) | {"sweep_dir": None} == {
+        "sweep_dir": None, "finished_now": [], "already_finished": sorted(runs), "failed": [], "held_elsewhere": []
+    }  # fmt: skip
+    assert _runs(sweep_dir) == runs  # nothing new was trained
+
+    report = json.loads(_cli("sweep", "report", str(sweep_dir), "--json").stdout)
+    for point in report["points"]:
+        batch = point["point"].split("=")[1]
+        accs = [json.loads((r / "metrics.json").read_text())["test"]["accuracy"]
+                for slot, (r,) in runs.items() if f"batch_size={batch}-" in slot]  # fmt: skip
+        assert point["test_accuracy"]["n"] == 2
+        assert point["test_accuracy"]["mean"] == pytest.approx(statistics.fmean(accs))
+        assert point["test_accuracy"]["std"] == pytest.approx(statistics.stdev(accs))
+        assert point["test_accuracy"]["mean"] > 0.5  # well above chance after one epoch on 1,000 images
+    assert report["unfinished"] == []
+
+
+def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path, mnist):
+    sweep_dir = tmp_path / "s"
+    planned = _cli("sweep", str(SMOKE), *SMALL, "--set", "train.epochs=3", "--seeds", "2",
+                   "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    the_plan = plan.read(sweep_dir)
+    executor = subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir)], env=cli_subprocess_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    slot = plan.trial_slot(sweep_dir, the_plan.trials[0])
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        manifests = list(slot.glob("*/manifest.json"))
+        if manifests and _manifest(manifests[0].parent).get("epochs_completed", 0) >= 1:
+            break
+        time.sleep(0.1)
+    executor.send_signal(signal.SIGINT)
+    out, _ = executor.communicate(timeout=120)
+    assert executor.returncode == 130, out
+    status = json.loads(_cli("sweep", "status", str(sweep_dir), "--json").stdout)
+    states = {r["trial"]: r["state"] for r in status["trials"]}
+    assert states[the_plan.trials[0].id] == "interrupted"
+    assert states[the_plan.trials[1].id] == "pending"
+
+    resumed = _cli("sweep", "run", str(sweep_dir), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    runs = _runs(sweep_dir)
+    (trial0,), (trial1,) = runs[the_plan.trials[0].id], runs[the_plan.trials[1].id]
+    assert _manifest(trial0)["resumes"][0]["from_epoch"] >= 1
+    assert _manifest(trial0)["status"] == _manifest(trial1)["status"] == "completed"
+
+    for seed, trial_run in ((7, trial0), (8, trial1)):
+        standalone = _cli("train", "--config", str(SMOKE), *SMALL, "--set", "train.epochs=3", "--set", f"seed={seed}",
+                          "--runs-dir", str(tmp_path / f"standalone-{seed}"), "--json")  # fmt: skip
+        assert standalone.returncode == 0, standalone.stderr
+        alone = Path(json.loads(standalone.stdout)["run_dir"])
+        assert (alone / "history.csv").read_bytes() == (trial_run / "history.csv").read_bytes()
+        weights = {k: v["weights_sha256"] for k, v in _manifest(alone)["checkpoints"].items()}
+        assert weights == {k: v["weights_sha256"] for k, v in _manifest(trial_run)["checkpoints"].items()}
+
+
+def test_index_addressed_trials_in_parallel_processes_run_each_trial_once(tmp_path, mnist):
+    sweep_dir = tmp_path / "s"
+    planned = _cli("sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--seeds", "2",
+                   "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    # Like a Slurm array where task 0 was also started twice (a requeue): the lock lets one of them train.
+    procs = [subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir), "--index", str(i), "--json"],
+                              env=cli_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in (0, 1, 0)]  # fmt: skip
+    outcomes = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        outcomes.append(json.loads(out)["outcome"])
+    assert outcomes[1] == "started"
+    assert sorted([outcomes[0], outcomes[2]])[1] == "started"  # one of the two trained trial 0...
+    assert sorted([outcomes[0], outcomes[2]])[0] in ("busy", "skipped")  # ...the other left it alone
+    runs = _runs(sweep_dir)
+    assert sorted(len(r) for r in runs.values()) == [1, 1]
+    assert all(_manifest(r)["status"] == "completed" for (r,) in runs.values())
+
+
+def test_ray_executor_runs_trials_on_a_local_ray(tmp_path, mnist):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mnist-cnn[ray]')")
+    from mnist_cnn.sweep.execute import run_ray
+
+    sweep_dir = tmp_path / "s"
+    planned = _cli("sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--seeds", "1",
+                   "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        lines: list[str] = []
+        tally = run_ray(sweep_dir, plan.read(sweep_dir), None, 1, lines.append)
+    finally:
+        ray.shutdown()
+    assert tally.failed == [] and len(tally.done) == 1, lines
+    ((run,),) = _runs(sweep_dir).values()
+    assert _manifest(run)["status"] == "completed"
+    assert _manifest(run)["reproducibility"]["intra_op_threads"] == 1  # --cpus-per-trial, recorded
