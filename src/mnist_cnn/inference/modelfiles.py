@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.runs.listing import latest_run
-from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
+from mnist_cnn.runs.rundir import RunDir, RunError
 
 SUFFIXES = (".keras", ".onnx", ".tflite")
 # Limits for files from elsewhere. This product's models are far below them (the Chollet convnet:
@@ -149,9 +150,13 @@ def check_suffix(path: Path) -> str:
     return path.suffix
 
 
+class ModelMissing(ModelError):
+    """The model file is not there (or not a regular file)."""
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
-        raise ModelError(f"{path}: model file is missing or not a regular file")
+        raise ModelMissing(f"{path}: model file is missing or not a regular file")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ModelError(f"{path}: {size / 2**20:.0f} MB is more than a model file may be ({_mb(MAX_FILE_BYTES)})")
@@ -171,7 +176,10 @@ def _hash_mismatch(path: Path) -> ModelError:
 def read_bytes(source: ModelSource) -> bytes:
     """The bytes of an .onnx/.tflite file after the size limit and the recorded hash (if any) are checked."""
     _check_file(source.path)
-    data = source.path.read_bytes()
+    try:
+        data = source.path.read_bytes()
+    except FileNotFoundError:
+        raise ModelMissing(f"{source.path}: model file is missing") from None
     if len(data) > MAX_FILE_BYTES:  # grew since the stat
         raise ModelError(f"{source.path}: larger than a model file may be here ({_mb(MAX_FILE_BYTES)})")
     if source.expected_sha256 and hashlib.sha256(data).hexdigest() != source.expected_sha256:
@@ -179,15 +187,17 @@ def read_bytes(source: ModelSource) -> bytes:
     return data
 
 
-def check_archive(path: Path) -> None:
+def check_archive(archive_file: Path, shown_as: Path | None = None) -> None:
     """Refuse a .keras zip whose members could cost more memory than this product's models ever need.
 
     Only the central directory is read (a few KB), so a 3.5 MB archive whose config.json inflates to
     gigabytes is refused in milliseconds. The declared sizes can be trusted as upper bounds: Python's
     zipfile (which Keras reads through) never returns more than a member's declared size.
+    Messages name `shown_as` (the user's file) when the archive checked is a private copy.
     """
+    path = shown_as or archive_file
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(archive_file) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
         raise ModelError(f"{path}: not a valid .keras archive") from None
@@ -210,29 +220,45 @@ def check_archive(path: Path) -> None:
 def load(source: ModelSource, compile: bool = False):
     """Load a .keras file in safe mode after checking hash, suffix, size and archive; then its shapes.
 
-    `compile=True` (resuming training) also restores the optimizer and its state.
+    The bytes checked are the bytes loaded: they are read once, verified, and handed to Keras
+    through a private copy, so the file cannot change in between. `compile=True` (resuming
+    training) also restores the optimizer and its state.
     """
     path = source.path
     if path.suffix != ".keras":
         check_suffix(path)
         raise ModelError(f"{path}: a {path.suffix} file is not a Keras model; use a runtime to load it")
-    _check_file(path)
-    if source.expected_sha256 and file_sha256(path) != source.expected_sha256:
-        raise _hash_mismatch(path)
-    if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path}: not a valid .keras archive")
-    check_archive(path)
-    from mnist_cnn.tfquiet import import_tensorflow
+    source, data = read_current(source)
+    with tempfile.TemporaryDirectory(prefix="mnist-cnn-model-") as scratch:
+        private = Path(scratch) / "model.keras"
+        private.write_bytes(data)
+        if not zipfile.is_zipfile(private):
+            raise ModelError(f"{path}: not a valid .keras archive")
+        check_archive(private, shown_as=path)
+        from mnist_cnn.tfquiet import import_tensorflow
 
-    import_tensorflow()  # only now: a refused file costs no TensorFlow start-up
-    import keras
+        import_tensorflow()  # only now: a refused file costs no TensorFlow start-up
+        import keras
 
-    try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=compile)
-    except Exception as exc:  # Keras raises many types for bad archives; all mean "unusable"
-        raise ModelError(f"{path}: cannot load this .keras file ({first_line(exc, 200)})") from None
+        try:
+            model = keras.saving.load_model(private, safe_mode=True, compile=compile)
+        except Exception as exc:  # Keras raises many types for bad archives; all mean "unusable"
+            raise ModelError(f"{path}: cannot load this .keras file ({first_line(exc, 200)})") from None
     _check_shapes(model, path)
     return model
+
+
+def read_current(source: ModelSource, attempts: int = 3) -> tuple[ModelSource, bytes]:
+    """The source's verified bytes. A run that is being trained may have committed newer epochs (and
+    removed older files) since its manifest was read: then the manifest is read again and followed."""
+    for attempt in range(attempts):
+        try:
+            return source, read_bytes(source)
+        except ModelMissing:
+            if source.run is None or source.export or attempt == attempts - 1:
+                raise
+            source = from_run(source.run, source.checkpoint)
+    raise AssertionError("unreachable")
 
 
 def _check_shapes(model, path: Path) -> None:
