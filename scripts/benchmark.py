@@ -108,7 +108,7 @@ def mnist_cnn_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "mnist_cnn.cli"]
 
 
-def build_jobs(epochs: int | None, train_subset: int | None, runs_dir: Path) -> list[Job]:
+def build_jobs(epochs: int | None, train_subset: int | None, runs_dir: Path, recipes: dict = RECIPES) -> list[Job]:
     """The three jobs of one repeat, in the fixed order reference, chollet, fast."""
     reference = [sys.executable, str(REFERENCE_SCRIPT)]
     overrides: list[str] = []
@@ -120,7 +120,7 @@ def build_jobs(epochs: int | None, train_subset: int | None, runs_dir: Path) -> 
         reference += ["--train-subset", str(train_subset)]
         overrides += ["--set", f"data.subset.train={train_subset}", "--set", "data.subset.method=first"]
     jobs = [Job("reference", reference)]
-    for recipe, recipe_file in RECIPES.items():
+    for recipe, recipe_file in recipes.items():
         argv = mnist_cnn_command() + ["train", "--config", str(recipe_file.relative_to(ROOT))]
         jobs.append(Job(recipe, argv + overrides + ["--runs-dir", str(runs_dir), "--json"]))
     return jobs
@@ -402,6 +402,8 @@ def render(report: dict) -> str:
     """The generated Markdown block (between the markers)."""
     quick = report["quick"]
     title = "Quick run (smoke check, not the recipes' real cost)" if quick else "Full run"
+    if report.get("short"):
+        title = "Short run (fixed overhead: whole-process time of a few epochs)"
     lines = [
         BEGIN,
         f"### {title}: {report['finished_at']}",
@@ -472,9 +474,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def selected_recipes(args: argparse.Namespace) -> dict:
+    """The recipes measured: the short (fixed-overhead) mode compares only chollet with the reference."""
+    return {"chollet": RECIPES["chollet"]} if args.short else RECIPES
+
+
 def run_all(args: argparse.Namespace, work: Path) -> list[Measurement]:
     """Alternate the jobs, repeat after repeat, printing one line per finished job."""
-    jobs = build_jobs(args.epochs, args.train_subset, work / "runs")
+    jobs = build_jobs(args.epochs, args.train_subset, work / "runs", selected_recipes(args))
     results = []
     for repeat in range(1, args.repeats + 1):
         for job in jobs:
@@ -503,13 +510,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    summary = {r: medians(results, r) for r in ("reference", *RECIPES)}
-    ratios = {r: paired_ratios(results, r) for r in RECIPES}
+    summary = {r: medians(results, r) for r in ("reference", *selected_recipes(args))}
+    ratios = {r: paired_ratios(results, r) for r in selected_recipes(args)}
     json_path = args.output.with_suffix(".json")
     report = {
         "command": command,
         "finished_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "quick": args.quick,
+        "short": args.short,
         "repeats": args.repeats,
         "epochs": args.epochs,
         "train_subset": args.train_subset,

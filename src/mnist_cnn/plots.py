@@ -77,15 +77,36 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, path: str | Path, grid:
     """Plot the first grid x grid digits, each titled with its label."""
     images, vmax = _as_images(images)
     labels = np.asarray(labels).ravel()
-    fig = _new_figure(1.6 * grid, 1.75 * grid)
-    for index in range(grid * grid):
-        ax = fig.add_subplot(grid, grid, index + 1)
-        ax.axis("off")
-        if index < len(images):
-            ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
-            ax.set_title(f"label: {int(labels[index])}", fontsize=10)
-    fig.tight_layout()
+    count = min(len(images), grid * grid)
+    titles = [f"label: {int(labels[i])}" for i in range(count)]
+    fig = _new_figure(1, 1)  # sized by _digit_grid
+    _digit_grid(fig, images[:count], titles, grid, grid, vmax, fontsize=10)
     _save(fig, path)
+
+
+def _digit_grid(fig: Figure, images: np.ndarray, titles: list[str], rows: int, columns: int, vmax: float,
+                fontsize: int) -> None:  # fmt: skip
+    """Digits in a grid, each with a title above it, drawn as ONE image on one Axes.
+
+    One Axes with a montage and text labels renders several times faster than a subplot per digit
+    (matplotlib's cost is per Axes and per layout pass), which is most of a short run's fixed overhead.
+    """
+    gap, title_room = 6, 14  # pixels between digits, and above each for its title (in 28-px digit units)
+    cell_w, cell_h = 28 + gap, 28 + gap + title_room
+    canvas = np.full((rows * cell_h, columns * cell_w), np.nan, dtype=np.float32)
+    for index, image in enumerate(images):
+        r, c = divmod(index, columns)
+        top, left = r * cell_h + title_room + gap // 2, c * cell_w + gap // 2
+        canvas[top : top + 28, left : left + 28] = image
+    fig.set_size_inches(columns * cell_w / 20, rows * cell_h / 20)  # digits stay square
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
+    cmap = colormaps["gray_r"].with_extremes(bad="white")  # NaN: the space between digits
+    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest", aspect="auto")
+    for index, title in enumerate(titles):
+        r, c = divmod(index, columns)
+        ax.text(c * cell_w + cell_w / 2, r * cell_h + title_room - 1, title, ha="center", va="bottom",
+                fontsize=fontsize)  # fmt: skip
+    ax.axis("off")
 
 
 def plot_confusion_matrix(matrix: np.ndarray, path: str | Path, title: str = "Confusion matrix (test set)") -> None:
@@ -141,16 +162,11 @@ def plot_misclassified(
         return
     columns = min(5, count)
     grid_rows = math.ceil(count / columns)
-    fig = _new_figure(1.9 * columns, 2.2 * grid_rows)
-    for index in range(count):
-        ax = fig.add_subplot(grid_rows, columns, index + 1)
-        ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
-        ax.set_title(
-            f"true {int(true[index])} → pred {int(predicted[index])}\n{100 * float(confidence[index]):.1f}%",
-            fontsize=9,
-        )
-        ax.axis("off")
-    fig.tight_layout()
+    titles = [
+        f"true {int(true[i])} → pred {int(predicted[i])}\n{100 * float(confidence[i]):.1f}%" for i in range(count)
+    ]
+    fig = _new_figure(1, 1)  # sized by _digit_grid
+    _digit_grid(fig, images[:count], titles, grid_rows, columns, vmax, fontsize=9)
     _save(fig, path)
 
 
