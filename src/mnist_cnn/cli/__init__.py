@@ -6,12 +6,14 @@ errors into one line and an exit code.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import traceback
 
 import click
 
-from mnist_cnn.cli.common import err
+from mnist_cnn.cli.common import err, fast_exit_requested
 from mnist_cnn.cli.data import data
 from mnist_cnn.cli.evaluate import evaluate
 from mnist_cnn.cli.export import export
@@ -33,6 +35,16 @@ def cli(debug: bool) -> None:
 
 for command in (train, data, models, evaluate, predict, export, runs, serve, sweep):
     cli.add_command(command)
+
+
+def entry() -> None:
+    """The `mnist-cnn` console script: `main`, then (on success, if the command asked) exit at once."""
+    main()
+    if fast_exit_requested():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(0)  # every file is already written atomically and closed; see request_fast_exit
 
 
 def main(argv: list[str] | None = None) -> None:

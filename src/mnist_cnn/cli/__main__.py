@@ -1,5 +1,5 @@
 """`python -m mnist_cnn.cli`: the same as the `mnist-cnn` command."""
 
-from mnist_cnn.cli import main
+from mnist_cnn.cli import entry
 
-main()
+entry()

@@ -19,6 +19,24 @@ def quiet_tensorflow() -> None:
     import_tensorflow()
 
 
+class _FastExit:
+    requested = False
+
+
+def request_fast_exit() -> None:
+    """Ask the console entry point to end the process without interpreter teardown once the command succeeds.
+
+    Tearing down TensorFlow's modules and objects costs about a second at exit, after every file
+    has been written and closed; a command that used TensorFlow and has nothing left to do skips it.
+    """
+    _FastExit.requested = True
+
+
+def fast_exit_requested() -> bool:
+    """Whether the command that just ran asked for a fast exit."""
+    return _FastExit.requested
+
+
 def emit_json(payload) -> None:
     """Print strict JSON (no NaN/Infinity) on stdout."""
     click.echo(json.dumps(payload, indent=2, allow_nan=False))
