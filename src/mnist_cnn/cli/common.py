@@ -78,6 +78,13 @@ def terminal_progress(label: str) -> Callable[[int, int], None] | None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+runs_dir_option = click.option(
+    "--runs-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to look for the latest run.",
+)
 checkpoint_option = click.option(
     "--checkpoint",
     type=click.Choice(["best", "last"]),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option, terminal_progress
+from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option, runs_dir_option, terminal_progress
 from mnist_cnn.errors import EXIT_RUNTIME
 
 
@@ -18,13 +18,7 @@ from mnist_cnn.errors import EXIT_RUNTIME
     "model",
     help="A run directory or a .keras, .onnx or .tflite file (default: the latest finished run).",
 )
-@click.option(
-    "--runs-dir",
-    default="runs",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Where to look for the latest run.",
-)
+@runs_dir_option
 @checkpoint_option
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 10), help="How many candidates to show.")
 @click.option(

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import click
 
-from mnist_cnn.cli.common import checkpoint_option, err
+from mnist_cnn.cli.common import checkpoint_option, err, runs_dir_option
 from mnist_cnn.errors import UsageError
 
 
 @click.command()
 @click.argument("model", required=False)
-@click.option(
-    "--runs-dir",
-    default="runs",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Where to look for the latest run.",
-)
+@runs_dir_option
 @checkpoint_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
