@@ -47,10 +47,11 @@ def train(config_path, sets, data, runs_dir, resume_dir, as_json) -> None:
     from mnist_cnn import config
     from mnist_cnn.runs.rundir import RunDir
     from mnist_cnn.train import runner
+    from mnist_cnn.train.console import Console
 
     if bool(config_path) == bool(resume_dir):
         raise UsageError("give either --config FILE to start a run or --resume RUN_DIR to continue one")
-    log = runner.Console(console(as_json), interactive=not as_json and sys.stdout.isatty())
+    log = Console(console(as_json), interactive=not as_json and sys.stdout.isatty())
     overrides = _overrides(sets, data, runs_dir)
     if resume_dir:
         run = RunDir(existing_dir(resume_dir))

@@ -73,13 +73,14 @@ def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[
     Raises what `train` raises (the trial's run records failed/interrupted like any run).
     """
     from mnist_cnn.train import runner
+    from mnist_cnn.train.console import Console
 
     slot = trial_slot(sweep_dir, trial)
     slot.mkdir(parents=True, exist_ok=True)
     try:
         with lock.hold(slot):
             run = find_run(slot)
-            console = runner.Console(log)
+            console = Console(log)
             status = manifests.read(run).status if run is not None else None
             if status in (*manifests.FINISHED, "diverged"):
                 log(f"{trial.id}: already {status.replace('_', ' ')} ({run.root}); skipped")
