@@ -94,3 +94,21 @@ def checkpoint_path(run, role: str) -> Path:
     from mnist_cnn.runs import manifest
 
     return manifest.read(run).checkpoints[role].path(run, role)
+
+
+def predict_in_subprocess(*args: str) -> tuple[dict, set[str]]:
+    """`mnist-cnn predict ARGS --json` in a fresh interpreter: its report, and which of TensorFlow/Keras it loaded."""
+    import json
+    import subprocess
+
+    script = (
+        "import sys\nfrom mnist_cnn.cli import main\ncode = 0\n"
+        f"try:\n    main({['predict', *args, '--json']!r})\n"
+        "except SystemExit as exc:\n    code = exc.code\n"
+        "print('\\nLOADED', ','.join(m for m in ('tensorflow', 'keras') if m in sys.modules) or '-', code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_subprocess_env())
+    body, _, tail = done.stdout.rpartition("\nLOADED ")
+    loaded, code = tail.split()
+    assert code == "0", done.stderr
+    return json.loads(body), set(loaded.split(",")) - {"-"}

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SMOKE, cli_subprocess_env
+from conftest import ROOT, SMOKE, predict_in_subprocess
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
@@ -56,31 +54,22 @@ def test_litert_int8_and_saved_model_are_verified_and_recorded(run_cli, trained)
     assert list(serve.structured_input_signature[1]) == ["image"]
 
 
-def _predict_in_subprocess(*args: str) -> tuple[dict, bool]:
-    script = (
-        "import sys\nfrom mnist_cnn.cli import main\ncode = 0\n"
-        f"try:\n    main({['predict', *args, '--json']!r})\n"
-        "except SystemExit as exc:\n    code = exc.code\n"
-        "print('\\nTF', 'tensorflow' in sys.modules, code)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_subprocess_env())
-    body, _, tail = done.stdout.rpartition("\nTF ")
-    assert tail.split()[1] == "0", done.stderr
-    return json.loads(body), tail.split()[0] == "True"
-
-
 def test_predict_on_a_run_uses_onnx_without_tensorflow_and_agrees_with_keras(trained):
-    onnx_report, tf_imported = _predict_in_subprocess(str(SAMPLES), "--model", str(trained.root))
-    assert not tf_imported and onnx_report["runtime"] == "onnxruntime" and "(onnx export)" in onnx_report["model"]
+    onnx_report, loaded = predict_in_subprocess(str(SAMPLES), "--model", str(trained.root))
+    assert (
+        "tensorflow" not in loaded
+        and onnx_report["runtime"] == "onnxruntime"
+        and "(onnx export)" in onnx_report["model"]
+    )
     run = str(trained.root)
-    keras_report, tf_imported = _predict_in_subprocess(str(SAMPLES), "--model", run, "--checkpoint", "last")
-    assert tf_imported and keras_report["runtime"] == "keras"
+    keras_report, loaded = predict_in_subprocess(str(SAMPLES), "--model", run, "--checkpoint", "last")
+    assert "tensorflow" in loaded and keras_report["runtime"] == "keras"
     for a, b in zip(onnx_report["predictions"], keras_report["predictions"], strict=True):
         assert a["digit"] == b["digit"] and a["probability"] == pytest.approx(b["probability"], abs=1e-5)
     tflite = trained.root / "export" / "model.tflite"
     if tflite.exists():  # made by the test above
-        lite_report, tf_imported = _predict_in_subprocess(str(SAMPLES), "--model", str(tflite))
-        assert not tf_imported and lite_report["runtime"] == "litert"
+        lite_report, loaded = predict_in_subprocess(str(SAMPLES), "--model", str(tflite))
+        assert "tensorflow" not in loaded and lite_report["runtime"] == "litert"
         assert [p["digit"] for p in lite_report["predictions"]] == [p["digit"] for p in keras_report["predictions"]]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, cli_subprocess_env
+from conftest import ROOT, predict_in_subprocess
 from mnist_cnn.inference import modelfiles
 
 PHOTO = ROOT / "samples" / "one-photo.png"
@@ -51,19 +50,10 @@ def _archive(path: Path, members: dict[str, bytes]) -> Path:
 
 def test_onnx_model_predicts_without_importing_tensorflow(tmp_path):
     model = _onnx_model(tmp_path / "tiny.onnx")
-    script = (
-        "import sys\nfrom mnist_cnn.cli import main\ncode = 0\n"
-        f"try:\n    main(['predict', {str(PHOTO)!r}, '--model', {str(model)!r}, '--json'])\n"
-        "except SystemExit as exc:\n    code = exc.code\n"
-        "print('TF_IMPORTED' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'NO_TF', code)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_subprocess_env())
-    assert done.returncode == 0, done.stderr
-    head, _, tail = done.stdout.rpartition("}")
-    report = json.loads(head + "}")
+    report, loaded = predict_in_subprocess(str(PHOTO), "--model", str(model))
     assert report["runtime"] == "onnxruntime" and len(report["predictions"]) == 1
     assert sum(c["probability"] for c in report["predictions"][0]["top_k"]) <= 1.0 + 1e-6
-    assert tail.split() == ["NO_TF", "0"]
+    assert loaded == set()
 
 
 def test_flat_784_input_is_accepted_and_gives_the_same_answers(tmp_path):
