@@ -18,7 +18,7 @@ from mnist_cnn.errors import first_line
 from mnist_cnn.inference import modelfiles
 from mnist_cnn.inference.modelfiles import MissingRuntimeError, ModelError, ModelSource
 
-BATCH = 512
+BATCH = 256  # a batch's activations stay below train/memory.MMAP_THRESHOLD, so their memory is reused
 EXTRAS = {"onnxruntime": "onnx", "ai_edge_litert": "litert"}  # package -> pip extra that installs it
 
 

@@ -15,7 +15,7 @@ from mnist_cnn.train.checkpoints import EpochCommitter
 from mnist_cnn.train.stop_rules import stop_reason
 
 Log = Callable[[str], None]
-VALIDATION_BATCH = 1024  # inference only: large batches are cheaper and change no weights
+VALIDATION_BATCH = 256  # inference only: larger than training batches, yet activations stay under memory.MMAP_THRESHOLD
 
 
 # ---------------------------------------------------------------------------- process setup
@@ -53,6 +53,9 @@ def configure_process(cfg: Config) -> dict:
     import keras
     import tensorflow as tf
 
+    from mnist_cnn.train.memory import keep_freed_memory
+
+    malloc_tuned = keep_freed_memory()
     repro = cfg.reproducibility
     if repro.intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(repro.intra_op_threads)
@@ -70,6 +73,7 @@ def configure_process(cfg: Config) -> dict:
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "malloc_keeps_freed_memory": malloc_tuned,
     }
 
 
