@@ -67,6 +67,8 @@ def mnist():
 
 
 SMOKE_EPOCHS = 3
+# The shared smoke run, as `train` makes it by default: with its ONNX export (configs/smoke.yaml turns it off).
+SMOKE_RUN_ARGS = ("--set", f"train.epochs={SMOKE_EPOCHS}", "--set", "output.export=[onnx]")
 
 
 def train_in_process(runs_dir: Path, *extra: str):
@@ -85,8 +87,8 @@ def train_in_process(runs_dir: Path, *extra: str):
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, mnist):
-    """The smoke recipe trained once for the whole session (3 epochs); tests copy it before changing it."""
-    return train_in_process(tmp_path_factory.mktemp("smoke") / "runs", "--set", f"train.epochs={SMOKE_EPOCHS}")
+    """The smoke recipe trained once for the whole session (3 epochs, ONNX export); tests copy it before changing it."""
+    return train_in_process(tmp_path_factory.mktemp("smoke") / "runs", *SMOKE_RUN_ARGS)
 
 
 def checkpoint_path(run, role: str) -> Path:

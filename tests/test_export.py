@@ -19,11 +19,11 @@ SAMPLES = ROOT / "samples"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist) -> rundir.RunDir:
-    """A smoke run; training exports ONNX at its end by default."""
+    """A smoke run with the default end-of-training ONNX export (configs/smoke.yaml turns it off)."""
     from mnist_cnn.cli import main
 
     runs_dir = tmp_path_factory.mktemp("export") / "runs"
-    main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir)])
+    main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), "--set", "output.export=[onnx]"])
     (root,) = runs_dir.iterdir()
     return rundir.RunDir(root)
 

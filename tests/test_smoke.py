@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SMOKE, SMOKE_EPOCHS, checkpoint_path, train_in_process
+from conftest import SMOKE, SMOKE_EPOCHS, SMOKE_RUN_ARGS, checkpoint_path, train_in_process
 from mnist_cnn import config
 from mnist_cnn.runs import rundir
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.smoke
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory, smoke_run):
     """The shared smoke run and a second, identical one in another folder."""
-    second = train_in_process(tmp_path_factory.mktemp("runs-b"), "--set", f"train.epochs={SMOKE_EPOCHS}")
+    second = train_in_process(tmp_path_factory.mktemp("runs-b"), *SMOKE_RUN_ARGS)
     return smoke_run, second
 
 
@@ -40,7 +40,7 @@ def test_run_directory_is_complete_and_loadable(smoke_runs):
         with Image.open(run.plots / f"{name}.png") as image:
             assert image.width > 300
     assert config.load(run.config) == config.load(
-        SMOKE, [f"output.runs_dir={run.root.parent}", f"train.epochs={SMOKE_EPOCHS}"]
+        SMOKE, [f"output.runs_dir={run.root.parent}", f"train.epochs={SMOKE_EPOCHS}", "output.export=[onnx]"]
     )
     manifest = run.read_manifest()
     assert manifest["status"] == "completed" and manifest["epochs_completed"] == SMOKE_EPOCHS
@@ -131,8 +131,7 @@ def test_a_terminal_sees_a_progress_bar_and_the_log_keeps_one_line_per_epoch(tmp
 
     leader, follower = os.openpty()  # the child's stdout is a terminal, as in an interactive shell
     proc = subprocess.Popen(
-        [*CLI, "train", "--config", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "train.epochs=1",
-         "--set", "output.export=[]"],
+        [*CLI, "train", "--config", str(SMOKE), "--runs-dir", str(tmp_path), "--set", "train.epochs=1"],
         stdout=follower, stderr=subprocess.STDOUT, env=cli_subprocess_env(), cwd=tmp_path,
     )  # fmt: skip
     os.close(follower)

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from mnist_cnn.atomic import atomic_path
+from mnist_cnn.inference import strokes
 from mnist_cnn.inference.image_decode import (  # noqa: F401 (ImageError, MAX_PIXELS, IMAGE_SUFFIXES are this module's API too)
     IMAGE_SUFFIXES,
     MAX_PIXELS,
@@ -59,8 +60,12 @@ def preprocess_image(img: Image.Image) -> Preprocessed:
     return Preprocessed(result.image, tuple(notes) + result.notes)
 
 
-def preprocess_array(gray: np.ndarray) -> Preprocessed:
-    """Preprocess a 2-D gray array in [0, 1] (1 = white); the ink's polarity is detected."""
+def preprocess_array(gray: np.ndarray, normalise_strokes: bool = True) -> Preprocessed:
+    """Preprocess a 2-D gray array in [0, 1] (1 = white); the ink's polarity is detected.
+
+    normalise_strokes: bring the stroke width into MNIST's range (inference/strokes.py); off only
+    to measure what that step does (scripts/preprocess_check.py).
+    """
     g = np.asarray(gray, dtype=np.float32)
     if g.ndim != 2:
         raise ImageError(f"expected a 2-D grayscale image, got an array of shape {g.shape}")
@@ -79,7 +84,13 @@ def preprocess_array(gray: np.ndarray) -> Preprocessed:
     if invert:
         notes.append("light background detected: inverted")
     ink = _isolate_ink(1.0 - g if invert else g)
-    return Preprocessed(_centre(_fit_box(_crop(ink))), tuple(notes))
+    patch = _fit_box(_crop(ink))
+    if normalise_strokes:
+        normalised, note = strokes.normalise(patch)
+        if note:  # thickening widened the digit: back into the 20 px box
+            patch = _fit_box(normalised)
+            notes.append(note)
+    return Preprocessed(_centre(patch), tuple(notes))
 
 
 def save_preprocessed(image: np.ndarray, path: str | os.PathLike) -> None:

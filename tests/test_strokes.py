@@ -1,0 +1,50 @@
+"""Stroke width estimate and normalisation (fast: synthetic drawings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_cnn.inference import strokes
+from mnist_cnn.inference.imaging import preprocess_array
+
+
+def _ring(width: int, side: int = 20) -> np.ndarray:
+    """A square outline `width` px thick in a side×side field: a digit-like closed stroke."""
+    a = np.zeros((side, side), np.float32)
+    a[2:-2, 2:-2] = 1.0
+    a[2 + width : -2 - width, 2 + width : -2 - width] = 0.0
+    return a
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5])
+def test_stroke_width_measures_the_pen(width):
+    assert strokes.stroke_width(_ring(width)) == pytest.approx(width, rel=0.2)
+
+
+def test_no_ink_has_no_width():
+    assert strokes.stroke_width(np.zeros((20, 20))) == 0.0
+
+
+def test_a_stroke_in_mnists_range_is_left_exactly_as_it_is():
+    ring = _ring(2) * 0.9 + 0.05
+    out, note = strokes.normalise(ring)
+    assert note is None and out is ring
+
+
+@pytest.mark.parametrize("width, grows", [(1, True), (6, False)])
+def test_thin_strokes_thicken_and_thick_ones_thin_into_the_band(width, grows):
+    low, high = strokes.BAND
+    out, note = strokes.normalise(_ring(width, side=24))
+    assert note is not None and ("thickened" if grows else "thinned") in note
+    assert low - 0.5 <= strokes.stroke_width(out) <= high + 0.5
+
+
+def test_predict_preprocessing_says_when_it_changed_the_strokes():
+    photo = np.ones((200, 200), np.float32)  # a thin-pen square outline on white paper
+    photo[20:180, 20:23] = photo[20:180, 177:180] = photo[20:23, 20:180] = photo[177:180, 20:180] = 0.0
+    result = preprocess_array(photo)
+    assert any("thin strokes thickened" in n for n in result.notes)
+    plain = preprocess_array(photo, normalise_strokes=False)
+    assert not any("strokes" in n for n in plain.notes)
+    assert strokes.stroke_width(result.image) > strokes.stroke_width(plain.image)
