@@ -32,12 +32,12 @@ def test_a_stroke_in_mnists_range_is_left_exactly_as_it_is():
     assert note is None and out is ring
 
 
-@pytest.mark.parametrize("width, grows", [(1, True), (6, False)])
-def test_thin_strokes_thicken_and_thick_ones_thin_into_the_band(width, grows):
-    low, high = strokes.BAND
-    out, note = strokes.normalise(_ring(width, side=24))
-    assert note is not None and ("thickened" if grows else "thinned") in note
-    assert low - 0.5 <= strokes.stroke_width(out) <= high + 0.5
+def test_thin_strokes_thicken_into_the_band_and_thick_ones_are_left_alone():
+    out, note = strokes.normalise(_ring(1, side=24))
+    assert note is not None and "thickened" in note
+    assert strokes.BAND[0] <= strokes.stroke_width(out) <= 3.0  # a binary hairline grows by a pixel each side
+    marker = _ring(6, side=24)
+    assert strokes.normalise(marker) == (marker, None)
 
 
 def test_predict_preprocessing_says_when_it_changed_the_strokes():
