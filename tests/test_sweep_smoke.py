@@ -95,11 +95,14 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path, mn
     assert _manifest(trial0)["resumes"][0]["from_epoch"] >= 1
     assert _manifest(trial0)["status"] == _manifest(trial1)["status"] == "completed"
 
+    standalone = {seed: subprocess.Popen([*CLI, "train", "--config", str(SMOKE), *SMALL, "--set", "train.epochs=3",
+                                          "--set", f"seed={seed}", "--runs-dir", str(tmp_path / f"standalone-{seed}"),
+                                          "--json"], env=cli_subprocess_env(), stdout=subprocess.PIPE, text=True)
+                  for seed in (7, 8)}  # both at once: start-up is most of their time  # fmt: skip
     for seed, trial_run in ((7, trial0), (8, trial1)):
-        standalone = _cli("train", "--config", str(SMOKE), *SMALL, "--set", "train.epochs=3", "--set", f"seed={seed}",
-                          "--runs-dir", str(tmp_path / f"standalone-{seed}"), "--json")  # fmt: skip
-        assert standalone.returncode == 0, standalone.stderr
-        alone = Path(json.loads(standalone.stdout)["run_dir"])
+        out, _ = standalone[seed].communicate(timeout=300)
+        assert standalone[seed].returncode == 0, out
+        alone = Path(json.loads(out)["run_dir"])
         assert (alone / "history.csv").read_bytes() == (trial_run / "history.csv").read_bytes()
         weights = {k: v["weights_sha256"] for k, v in _manifest(alone)["checkpoints"].items()}
         assert weights == {k: v["weights_sha256"] for k, v in _manifest(trial_run)["checkpoints"].items()}

@@ -57,7 +57,6 @@ def train(config_path, sets, data, runs_dir, resume_dir, as_json) -> None:
         run = RunDir(existing_dir(resume_dir))
         if not run.config.is_file():
             raise UsageError(f"{resume_dir}: not a run directory (no config.yaml)")
-        quiet_tensorflow()
         outcome = runner.resume(run, overrides, lambda cfg: _load_data(cfg, log), log)
     else:
         cfg = config.load(config_path, overrides)

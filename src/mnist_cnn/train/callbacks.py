@@ -11,8 +11,7 @@ import keras
 
 from mnist_cnn import interrupts
 from mnist_cnn.config import Config
-from mnist_cnn.runs.rundir import RunError
-from mnist_cnn.train.stop_rules import divergence, stop_reason
+from mnist_cnn.train.stop_rules import Diverged, divergence, stop_reason
 
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
@@ -81,14 +80,6 @@ class EpochCommit(keras.callbacks.Callback):
         if self.stop_reason:
             self.log(f"Stopping: {self.stop_reason}")
             self.model.stop_training = True
-
-
-class Diverged(RunError):
-    """The loss became NaN or infinite: training stops, the run is marked `diverged`."""
-
-    def __init__(self, epoch: int, message: str):
-        super().__init__(f"{message}; try a lower learning rate or another model")
-        self.epoch = epoch
 
 
 class TerminalProgress(keras.callbacks.Callback):

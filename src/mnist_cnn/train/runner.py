@@ -17,10 +17,11 @@ from mnist_cnn.runs import environment, lock, rundir
 from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.manifest import Manifest
 from mnist_cnn.runs.rundir import RunDir, RunError
+from mnist_cnn.tfquiet import import_tensorflow
 from mnist_cnn.train import training
-from mnist_cnn.train.callbacks import Diverged
 from mnist_cnn.train.checkpoints import CommitError, EpochCommitter, weights_sha256
 from mnist_cnn.train.console import Console
+from mnist_cnn.train.stop_rules import Diverged
 
 
 @dataclass
@@ -104,6 +105,7 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
         if manifest.finished and cfg.train.epochs == original.train.epochs:
             log(f"{run.root}: run already {manifest.status.replace('_', ' ')} ({done} epochs); nothing to resume.")
             return Outcome(run, manifest.status, None)
+        import_tensorflow()  # only now: a refused or finished resume answers without TensorFlow's start-up
         facts = training.configure_process(cfg)
         if facts != manifest.reproducibility:
             log(f"Warning: settings differ from the original session: {facts} vs {manifest.reproducibility}")

@@ -9,6 +9,15 @@ from __future__ import annotations
 import math
 
 from mnist_cnn.config import Config
+from mnist_cnn.runs.rundir import RunError
+
+
+class Diverged(RunError):
+    """The loss became NaN or infinite: training stops, the run is marked `diverged`."""
+
+    def __init__(self, epoch: int, message: str):
+        super().__init__(f"{message}; try a lower learning rate or another model")
+        self.epoch = epoch
 
 
 def is_better(monitor: str, value: float, best: float, min_delta: float = 0.0) -> bool:
