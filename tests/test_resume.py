@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -108,18 +109,28 @@ def test_sigkill_then_resume(tmp_path, straight, delay):
     assert _final_state(run) == straight
 
 
-def _interrupted_run(tmp_path: Path, epochs_done: int) -> rundir.RunDir:
-    """A run stopped (via SIGINT) with at least `epochs_done` epochs committed."""
-    runs_dir = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def interrupted_once(tmp_path_factory, mnist) -> rundir.RunDir:
+    """A run stopped by SIGINT with at least 2 epochs committed; tests take copies (`interrupted`)."""
+    runs_dir = tmp_path_factory.mktemp("interrupted") / "runs"
     proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
-    run = _wait_for_epochs(runs_dir, proc, epochs_done)
+    run = _wait_for_epochs(runs_dir, proc, 2)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
     return run
 
 
-def test_truncated_last_checkpoint_falls_back_to_previous(tmp_path, straight):
-    run = _interrupted_run(tmp_path, 2)
+@pytest.fixture
+def interrupted(tmp_path, interrupted_once) -> rundir.RunDir:
+    """A private copy of the interrupted run, to damage or resume (one training start shared by the tests)."""
+    root = tmp_path / "runs" / interrupted_once.root.name
+    shutil.copytree(interrupted_once.root, root)
+    return rundir.RunDir(root)
+
+
+def test_truncated_last_checkpoint_falls_back_to_previous(interrupted, straight):
+    run = interrupted
     last = checkpoint_path(run, "last")
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
     code, out = _train(run.root.parent, "--resume", str(run.root))
@@ -128,8 +139,8 @@ def test_truncated_last_checkpoint_falls_back_to_previous(tmp_path, straight):
     assert _final_state(run) == straight
 
 
-def test_no_usable_checkpoint_stops_with_a_message(tmp_path):
-    run = _interrupted_run(tmp_path, 1)
+def test_no_usable_checkpoint_stops_with_a_message(interrupted):
+    run = interrupted
     for path in run.checkpoints.iterdir():
         path.write_bytes(b"garbage")
     code, out = _train(run.root.parent, "--resume", str(run.root))
@@ -138,8 +149,8 @@ def test_no_usable_checkpoint_stops_with_a_message(tmp_path):
     assert run.read_manifest()["status"] == "interrupted"
 
 
-def test_changed_config_is_refused_but_more_epochs_are_allowed(tmp_path, straight):
-    run = _interrupted_run(tmp_path, 1)
+def test_changed_config_is_refused_but_more_epochs_are_allowed(interrupted, straight):
+    run = interrupted
     before = run.manifest.read_bytes()
     code, out = _train(run.root.parent, "--resume", str(run.root), "--set", "train.batch_size=16")
     assert code == 2
