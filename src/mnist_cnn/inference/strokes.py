@@ -46,7 +46,7 @@ def normalise(image: np.ndarray, low: float = BAND[0]) -> tuple[np.ndarray, str 
         out = out + STEP * (_max3(out) - out)
         if stroke_width(out) >= low:
             break
-    return _trim(out), f"thin strokes thickened (width {width:.1f} px; MNIST's are {low:.1f} or more)"
+    return _trim(out), f"thin strokes thickened (width {width:.1f} px; MNIST's are {low:.1f} px or more)"
 
 
 def _trim(a: np.ndarray) -> np.ndarray:

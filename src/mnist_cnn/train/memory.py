@@ -24,7 +24,7 @@ def keep_freed_memory() -> bool:
     TensorFlow allocates and frees activation and gradient buffers of several MB on every step.
     With glibc's default (dynamic) thresholds many of them are fresh mmaps whose pages fault in
     again each time: a 1-epoch Chollet run measured 1.6 M minor page faults and 6.5 s of system
-    time on this project's VM, where a page fault is dear and sometimes stalls. Fixed thresholds
+    time on this project's VM, where a page fault is dear. Fixed thresholds
     keep those pages for reuse; the numbers computed are unchanged (only where memory comes from).
     Written by hand with ctypes because no library wraps mallopt; the alternative (preloading
     tcmalloc or jemalloc) needs the process restarted. A no-op off glibc.
