@@ -114,7 +114,8 @@ def main() -> None:
         rows.append((config, recipe, reported, report))
     text = (
         "# Recipe results\n\n"
-        f"Produced by `python scripts/reproduce.py --seeds {args.seeds}` on {time.strftime('%Y-%m-%d')}; "
+        f"Produced by `python scripts/reproduce.py --seeds {args.seeds} --workers {args.workers}` on "
+        f"{time.strftime('%Y-%m-%d')}; "
         f"machine: {machine()}.\n"
         f"Each recipe is a sweep over {args.seeds} seeds (the recipe's seed and the next ones); "
         "± is the sample standard deviation over seeds; fit time is the sum of epoch times from metrics.json "
