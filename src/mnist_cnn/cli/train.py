@@ -7,14 +7,7 @@ import sys
 
 import click
 
-from mnist_cnn.cli.common import (
-    console,
-    emit_json,
-    existing_dir,
-    json_option,
-    quiet_tensorflow,
-    request_fast_exit,
-)
+from mnist_cnn.cli.common import console, emit_json, existing_dir, json_option, request_fast_exit
 from mnist_cnn.errors import UsageError
 
 
@@ -60,7 +53,6 @@ def train(config_path, sets, data, runs_dir, resume_dir, as_json) -> None:
         outcome = runner.resume(run, overrides, lambda cfg: _load_data(cfg, log), log)
     else:
         cfg = config.load(config_path, overrides)
-        quiet_tensorflow()
         outcome = runner.start(cfg, _load_data(cfg, log), log)
     request_fast_exit()
     if as_json:

@@ -85,7 +85,6 @@ def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[
             if status in (*manifests.FINISHED, "diverged"):
                 log(f"{trial.id}: already {status.replace('_', ' ')} ({run.root}); skipped")
                 return "skipped"
-            _import_tensorflow()
             if run is not None:
                 # The run keeps its own config (threads included): resume refuses any other change.
                 runner.resume(run, [], _load_data(console), console)
@@ -117,9 +116,3 @@ def _load_data(log: Callable[[str], None]):
     from mnist_cnn.data.acquire import load_mnist
 
     return lambda cfg: load_mnist(cfg.data.path, log=log)
-
-
-def _import_tensorflow() -> None:
-    from mnist_cnn.tfquiet import import_tensorflow
-
-    import_tensorflow()

@@ -42,6 +42,7 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
     """Train a new run of `cfg` on `mnist` from scratch, holding the run's lock throughout."""
     from mnist_cnn.models import build_model
 
+    import_tensorflow()
     facts = training.configure_process(cfg)
     model = build_model(cfg.model, cfg.seed)  # config errors surface here, before anything is written
     data = prepare(mnist, cfg.data)
