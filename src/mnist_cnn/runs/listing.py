@@ -7,7 +7,6 @@ one note, never a crash: listing must work on half-written and damaged runs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,14 +54,6 @@ def _candidates(root: Path, depth: int = 0):
             yield from _candidates(child, depth + 1)
 
 
-def _metrics(run: RunDir) -> dict:
-    try:
-        data = json.loads(run.metrics.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def list_runs(root: str | Path) -> tuple[list[dict], list[str]]:
     """(rows, notes): name (relative to root), status, epochs, test accuracy, fit seconds, seed, started."""
     root = Path(root)
@@ -75,7 +66,7 @@ def list_runs(root: str | Path) -> tuple[list[dict], list[str]]:
         except RunError as exc:
             notes.append(f"{name}: skipped, {str(exc).removeprefix(f'{folder}: ')}")
             continue
-        metrics = _metrics(run)
+        metrics = run.read_metrics()
         test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
         rows.append({"name": name, "status": info.status, "epochs": info.epochs_completed,
                      "test_accuracy": test.get("accuracy"), "fit_seconds": metrics.get("fit_seconds"),

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,14 @@ class RunDir:
         from mnist_cnn.runs import manifest
 
         return manifest.read(self).to_json()
+
+    def read_metrics(self) -> dict[str, Any]:
+        """metrics.json as a dict; empty if the run has none yet or it cannot be read (listings must not crash)."""
+        try:
+            data = json.loads(self.metrics.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def write_manifest(self, data: dict[str, Any]) -> None:
         """Replace the manifest atomically, after checking its shape."""

@@ -6,7 +6,6 @@ fast start), else from its checkpoint through Keras, exactly as `mnist-cnn predi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ def load_served(model: str | None, runs_dir: str | Path = "runs", checkpoint: st
 def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
     """Run, checkpoint or export, file, hash, test accuracy and the export's verification (null where unknown)."""
     run = source.run
-    metrics = _read_json(run.metrics) if run is not None else {}
+    metrics = run.read_metrics() if run is not None else {}
     accuracy = metrics.get("test", {}).get("accuracy") if isinstance(metrics.get("test"), dict) else None
     verification = None
     if run is not None and source.export:
@@ -63,11 +62,3 @@ def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
         "test_accuracy": accuracy if isinstance(accuracy, float) else None,
         "verification": verification,
     }
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

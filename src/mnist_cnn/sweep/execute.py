@@ -140,12 +140,9 @@ def _record(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally, ec
 
 def describe(state: trials.TrialState) -> str:
     """'test accuracy 0.9912, fit 123.4 s' from the trial's metrics, or its state."""
-    run = state.run
-    if run is None or not run.metrics.exists():
+    metrics = state.run.read_metrics() if state.run else {}
+    if not metrics:
         return state.state
-    import json
-
-    metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
     return f"test accuracy {metrics['test']['accuracy']:.4f}, fit {metrics['fit_seconds']:.1f} s"
 
 

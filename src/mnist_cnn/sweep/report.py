@@ -7,7 +7,6 @@ early) count; every other trial is listed with its state.
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
@@ -16,15 +15,6 @@ from mnist_cnn.sweep.plan import Plan
 from mnist_cnn.sweep.trial import is_finished, state_of
 
 REPORT_DIR = "report"
-
-
-def _metrics(state) -> dict | None:
-    if state.run is None or not state.run.metrics.exists():
-        return None
-    try:
-        return json.loads(state.run.metrics.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def status_rows(sweep_dir: Path, plan: Plan) -> list[dict]:
@@ -64,7 +54,7 @@ def build_report(sweep_dir: Path, plan: Plan) -> dict:
     trials, unfinished = [], []
     for t in plan.trials:
         s = state_of(sweep_dir, t)
-        m = _metrics(s) if is_finished(s) else None
+        m = (s.run.read_metrics() or None) if is_finished(s) and s.run else None
         row = {"trial": t.id, "point": t.point, "seed": t.seed, "state": s.state,
                "test_accuracy": m["test"]["accuracy"] if m else None,
                "fit_seconds": m["fit_seconds"] if m else None, "epochs": m["epochs"] if m else None,
