@@ -25,7 +25,6 @@ from mnist_cnn import robustness
 from mnist_cnn.data.acquire import load_mnist
 from mnist_cnn.inference import strokes
 from mnist_cnn.inference.imaging import preprocess_array
-from mnist_cnn.inference.predict import classify
 from mnist_cnn.inference.runtimes import load_runtime
 
 PHOTO_SCALE = 8
@@ -46,10 +45,6 @@ def band() -> None:
     widths = np.array([strokes.stroke_width(im) for im in x])
     for q in (5, 10, 25, 50, 75, 90, 95):
         print(f"p{q}: {np.percentile(widths, q):.2f}")
-
-
-def accuracy(runtime, images: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(classify(runtime, images[..., None]).argmax(axis=1) == labels))
 
 
 def main() -> None:
@@ -80,9 +75,9 @@ def main() -> None:
         row = {
             "transform": name,
             "strength": strength,
-            "as_is": accuracy(runtime, distorted, y),
-            "preprocessed": accuracy(runtime, np.stack([r.image for r in on]), y),
-            "without_stroke_normalisation": accuracy(runtime, off, y),
+            "as_is": robustness.accuracy(runtime, distorted, y),
+            "preprocessed": robustness.accuracy(runtime, np.stack([r.image for r in on]), y),
+            "without_stroke_normalisation": robustness.accuracy(runtime, off, y),
             "normalised_images": changed,
             "seconds": round(time.perf_counter() - started, 1),
         }

@@ -55,12 +55,12 @@ def _trim(a: np.ndarray) -> np.ndarray:
     return a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def _shifted(a: np.ndarray) -> list[np.ndarray]:
-    """The nine 3×3-neighbourhood shifts of `a` (zero outside)."""
-    padded = np.pad(a, 1)
+def neighbourhood3(a: np.ndarray, mode: str = "constant") -> list[np.ndarray]:
+    """The nine 3×3-neighbourhood shifts of `a`, row by row (outside: zero, or edges replicated with "edge")."""
+    padded = np.pad(a, 1, mode=mode)
     h, w = a.shape
     return [padded[i : i + h, j : j + w] for i in range(3) for j in range(3)]
 
 
 def _max3(a: np.ndarray) -> np.ndarray:
-    return np.max(_shifted(a), axis=0)
+    return np.max(neighbourhood3(a), axis=0)
