@@ -38,7 +38,7 @@ def variants(cfg: config.Config) -> dict[str, config.Config]:
     aug = cfg.data.augmentation
     zero = config.Augmentation(probability=aug.probability)
     out = {"off": None}
-    for name in ("rotation", "shift", "zoom", "shear", "elastic", "thickness", "blur"):
+    for name in ("rotation", "shift", "zoom", "shear", "elastic", "thickness", "blur", "resolution"):
         out[name] = dataclasses.replace(zero, **{name: getattr(aug, name)})
     out["recipe"] = aug
     return {k: dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augmentation=v)) for k, v in out.items()}

@@ -19,6 +19,8 @@ from mnist_cnn.config import Augmentation, ConfigError, Elastic
         ("data: {augmentation: {probability: 0}}", "data.augmentation.probability (line 1): 0.0 is out of range"),
         ("data: {augmentation: {zoom: lots}}", "data.augmentation.zoom (line 1): expected a number, got text 'lots'"),
         ("data: {augmentation: {probability: 0.5}}", "data.augmentation: no distortion set"),
+        ("data: {augmentation: {thickness: 2.5}}", "data.augmentation.thickness (line 1): 2.5 is out of range"),
+        ("data: {augmentation: {resolution: 28}}", "data.augmentation.resolution (line 1): 28.0 is out of range"),
     ],
 )
 def test_bad_augmentation_is_one_clear_line(text, expected):
@@ -30,7 +32,7 @@ def test_bad_augmentation_is_one_clear_line(text, expected):
 def test_augmentation_is_off_by_default_and_round_trips(tmp_path):
     assert config.Config().data.augmentation is None
     cfg = config.load("configs/chollet-robust.yaml")
-    assert cfg.data.augmentation.rotation == 20 and cfg.data.augmentation.elastic == Elastic(alpha=24.0, sigma=4.0)
+    assert cfg.data.augmentation.rotation == 30 and cfg.data.augmentation.elastic == Elastic(alpha=24.0, sigma=4.0)
     assert config.loads(config.to_yaml(cfg)) == cfg
 
 
@@ -90,3 +92,39 @@ def test_batch_seed_depends_on_seed_epoch_and_batch():
     seeds = {tuple(batch_seed(s, e, b).numpy()) for s in (1, 2) for e in (0, 1) for b in (0, 1)}
     assert len(seeds) == 8
     assert tuple(batch_seed(1, 1, 1).numpy()) == tuple(batch_seed(1, 1, 1).numpy())
+
+
+def test_thickness_beyond_one_continues_into_a_second_pass():
+    x = _digit()[:1].repeat(5, axis=0)
+    import tensorflow as tf
+
+    from mnist_cnn.data.augmentation import change_thickness
+
+    out = change_thickness(tf.constant(x[..., 0]), tf.constant([-1.0, 0.0, 1.0, 1.5, 2.0])).numpy()
+    mass = out.sum(axis=(1, 2))
+    assert list(np.argsort(mass)) == [0, 1, 2, 3, 4], "more thickness, more ink"
+    assert np.isclose(mass[3], (mass[2] + mass[4]) / 2, rtol=1e-5), "1.5 is halfway between one pass and two"
+
+
+def test_low_resolution_is_the_area_then_bilinear_round_trip():
+    """Side 28 changes nothing; at whole-number factors it equals Pillow's BOX-down, BILINEAR-up."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from mnist_cnn.data.augmentation import lower_resolution
+
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    out = lower_resolution(tf.constant(x), tf.constant([28, 14, 7])).numpy()
+    assert np.allclose(out[0], x[0], atol=1e-6)
+    for image, result, side in zip(x[1:], out[1:], (14, 7), strict=True):
+        pillow = Image.fromarray(image).resize((side, side), Image.Resampling.BOX)
+        expected = np.asarray(pillow.resize((28, 28), Image.Resampling.BILINEAR))
+        assert np.allclose(result, expected, atol=1e-5)
+        assert not np.allclose(result, image, atol=0.05), "detail is lost"
+
+
+def test_resolution_draws_each_image_its_own_side():
+    x = np.repeat(_digit(), 16, axis=0)
+    out = _augment(Augmentation(resolution=4), x=x)
+    distinct = {np.round(image, 4).tobytes() for image in out}
+    assert len(distinct) > 5

@@ -53,8 +53,9 @@ class Augmentation:
     zoom: float = 0.0  # relative scale change: 0.1 draws scales in [0.9, 1.1]
     shear: float = 0.0  # degrees
     elastic: Elastic | None = None
-    thickness: float = 0.0  # stroke change as a share of a 3×3 dilation (+) or erosion (-)
+    thickness: float = 0.0  # stroke change as a share of a 3×3 dilation (+) or erosion (-); beyond 1, a second pass
     blur: float = 0.0  # largest Gaussian blur sigma in pixels (draws in [0, blur])
+    resolution: float = 0.0  # smallest side (px) images are shrunk to and scaled back from (draws in [it, 28]); 0: off
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,9 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "data.augmentation.shear": (0.0, 60.0, True, True),
     "data.augmentation.elastic.alpha": (0.0, 100.0, True, True),
     "data.augmentation.elastic.sigma": (0.5, 10.0, True, True),
-    "data.augmentation.thickness": (0.0, 1.0, True, True),
+    "data.augmentation.thickness": (0.0, 2.0, True, True),
     "data.augmentation.blur": (0.0, 3.0, True, True),
+    "data.augmentation.resolution": (0.0, 27.0, True, True),
     "model.kernel_size": (1, 28, True, True),
     "model.dense_units": (1, 1_000_000, True, True),
     "model.dropout": (0.0, 1.0, True, False),

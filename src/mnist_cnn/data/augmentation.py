@@ -8,19 +8,24 @@ for both displacement axes.
 
 Rotation, zoom, shear, shift and the elastic field are composed into one sampling grid, so each
 image is interpolated once (chaining RandomRotation, RandomZoom, ... would blur it four times).
-Stroke thickness and blur follow, on the warped image.
+Stroke thickness, blur and low resolution follow, on the warped image, in the order a pen, a lens
+and a scanner would apply them.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from mnist_cnn.config import Augmentation
 
 SIDE = 28
 CENTRE = (SIDE - 1) / 2.0  # pixel-centre coordinates: rotation and zoom pivot on the image centre
 # Independent streams split off the batch seed, one per kind of draw.
-STREAMS = ("apply", "rotation", "zoom", "shear", "shift", "elastic", "thickness", "blur")
+# New streams go at the end: stateless_split gives the first ones the same values whatever the count,
+# so runs made before a stream was added resume with the draws they started with.
+STREAMS = ("apply", "rotation", "zoom", "shear", "shift", "elastic", "thickness", "blur", "resolution")
 
 
 def augment_batch(images, seed, aug: Augmentation):
@@ -42,6 +47,10 @@ def augment_batch(images, seed, aug: Augmentation):
         x = change_thickness(x, draw("thickness", aug.thickness))
     if aug.blur:
         x = gaussian_blur(x, tf.abs(draw("blur", aug.blur)))
+    if aug.resolution:
+        smallest = int(math.ceil(aug.resolution))
+        sides = tf.random.stateless_uniform([count], seeds["resolution"], smallest, SIDE + 1, tf.int32)
+        x = lower_resolution(x, sides)
     x = tf.clip_by_value(x, 0.0, 1.0)
     if aug.probability < 1.0:
         keep = tf.random.stateless_uniform([count], seeds["apply"]) >= aug.probability
@@ -102,11 +111,19 @@ def bilinear_sample(x, rows, cols):
 
 
 def change_thickness(x, amount):
-    """Blend each image toward its 3×3 dilation (amount > 0) or erosion (amount < 0)."""
+    """Blend each image toward its 3×3 dilation (amount > 0) or erosion (amount < 0).
+
+    Beyond ±1 the blend continues toward a second 3×3 pass: amount 1.5 is halfway between one
+    dilation and two.
+    """
     import tensorflow as tf
 
     amount = amount[:, None, None]
-    return x + tf.nn.relu(amount) * (_max3x3(x) - x) + tf.nn.relu(-amount) * (-_max3x3(-x) - x)
+    once, twice = _max3x3(x), _max3x3(_max3x3(x))
+    thicker = tf.minimum(tf.nn.relu(amount), 1.0) * (once - x) + tf.nn.relu(amount - 1.0) * (twice - once)
+    once, twice = -_max3x3(-x), -_max3x3(_max3x3(-x))
+    thinner = tf.minimum(tf.nn.relu(-amount), 1.0) * (once - x) + tf.nn.relu(-amount - 1.0) * (twice - once)
+    return x + thicker + thinner
 
 
 def _max3x3(x):
@@ -148,3 +165,35 @@ def gaussian_blur(x, sigmas):
 
     g = gaussian_matrices(sigmas)
     return tf.matmul(tf.matmul(g, x), g, transpose_b=True)
+
+
+def resolution_matrices() -> np.ndarray:
+    """(28, 28, 28): entry s-1 is M with M @ image @ M.T = area-average down to s×s, bilinear back to 28×28.
+
+    Both resizes are separable linear maps, so one matrix per side does the round trip; built once
+    in numpy (28 small matrices) because tf.image.resize takes one size per call, not one per image.
+    """
+    matrices = np.zeros((SIDE, SIDE, SIDE), np.float64)
+    for side in range(1, SIDE + 1):
+        factor = SIDE / side
+        down = np.zeros((side, SIDE))  # area average: the share of each source pixel in a target pixel
+        for i in range(side):
+            for j in range(SIDE):
+                down[i, j] = max(0.0, min((i + 1) * factor, j + 1) - max(i * factor, j)) / factor
+        up = np.zeros((SIDE, side))  # bilinear with pixel centres at half-integers, edges clamped
+        for o in range(SIDE):
+            position = min(max((o + 0.5) / factor - 0.5, 0.0), side - 1.0)
+            low = int(math.floor(position))
+            high = min(low + 1, side - 1)
+            up[o, low] += 1.0 - (position - low)
+            up[o, high] += position - low
+        matrices[side - 1] = up @ down
+    return matrices.astype(np.float32)
+
+
+def lower_resolution(x, sides):
+    """Reduce each image of (B, 28, 28) to its own side (int tensor, 1-28) and scale it back up."""
+    import tensorflow as tf
+
+    m = tf.gather(tf.constant(resolution_matrices()), sides - 1)
+    return tf.matmul(tf.matmul(m, x), m, transpose_b=True)
