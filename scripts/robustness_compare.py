@@ -1,9 +1,10 @@
-"""Compare the robustness tables of two runs (after `mnist-cnn evaluate RUN --robustness` on each).
+"""Compare robustness tables of runs (after `mnist-cnn evaluate RUN --robustness` on each).
 
-Prints a Markdown table (accuracy and loss of each run at every strength, the ratio of losses, and
-whether the second run loses at most half of what the first loses) and draws both runs in one plot.
+For each candidate, prints a Markdown table against the baseline (accuracy and loss of both at
+every strength, the ratio of losses, and whether the candidate loses at most half of what the
+baseline loses); draws every run in one plot.
 
-    python scripts/robustness_compare.py BASELINE_RUN CANDIDATE_RUN [--plot docs/robustness.png]
+    python scripts/robustness_compare.py BASELINE_RUN CANDIDATE_RUN [CANDIDATE_RUN ...] [--plot docs/robustness.png]
 """
 
 from __future__ import annotations
@@ -42,14 +43,16 @@ def markdown(base: dict, cand: dict, base_name: str, cand_name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("baseline", type=Path)
-    parser.add_argument("candidate", type=Path)
-    parser.add_argument("--plot", type=Path, help="write both runs into this PNG")
+    parser.add_argument("candidates", type=Path, nargs="+")
+    parser.add_argument("--plot", type=Path, help="draw every run into this PNG")
     args = parser.parse_args()
-    base, cand = (json.loads((run / "robustness.json").read_text()) for run in (args.baseline, args.candidate))
-    names = [json.loads((run / "manifest.json").read_text())["name"] for run in (args.baseline, args.candidate)]
-    print(markdown(base, cand, *names))
+    runs = [args.baseline, *args.candidates]
+    reports = [json.loads((run / "robustness.json").read_text()) for run in runs]
+    names = [json.loads((run / "manifest.json").read_text())["name"] for run in runs]
+    for report, name in zip(reports[1:], names[1:], strict=True):
+        print(markdown(reports[0], report, names[0], name), end="\n\n")
     if args.plot:
-        plot_robustness(dict(zip(names, (base, cand), strict=True)), args.plot)
+        plot_robustness(dict(zip(names, reports, strict=True)), args.plot)
 
 
 if __name__ == "__main__":
