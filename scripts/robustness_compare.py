@@ -1,8 +1,9 @@
 """Compare robustness tables of runs (after `mnist-cnn evaluate RUN --robustness` on each).
 
-For each candidate, prints a Markdown table against the baseline (accuracy and loss of both at
-every strength, the ratio of losses, and whether the candidate loses at most half of what the
-baseline loses); draws every run in one plot.
+Prints one Markdown table: accuracy and loss (points against undistorted images) of every run at
+every strength and, for each candidate, the ratio of its loss to the baseline's and whether it
+loses at most half of what the baseline loses (a ratio is left out where the baseline's loss is
+within test-set noise). Draws every run in one plot.
 
     python scripts/robustness_compare.py BASELINE_RUN CANDIDATE_RUN [CANDIDATE_RUN ...] [--plot docs/robustness.png]
 """
@@ -22,20 +23,29 @@ def _loss(row: dict, key: str) -> float:
     return row["preprocessed_loss" if row["transform"] == "inverted" else key] * 100
 
 
-def markdown(base: dict, cand: dict, base_name: str, cand_name: str) -> str:
-    """One row per transform and strength; inverted is scored through predict's preprocessing."""
-    lines = [
-        f"| transform | strength | {base_name} | loss | {cand_name} | loss | ratio | at most half |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| none | | {base['clean_accuracy']:.2%} | | {cand['clean_accuracy']:.2%} | | | |",
-    ]
-    for b, c in zip(base["rows"], cand["rows"], strict=True):
+def markdown(reports: list[dict], names: list[str]) -> str:
+    """One row per transform and strength, the first report the baseline; inverted is scored through predict's
+    preprocessing. Each candidate gets its accuracy, loss, loss ratio to the baseline's and whether it is at most half.
+    """
+    base, candidates = reports[0], reports[1:]
+    header = ["transform", "strength", names[0], "loss"]
+    for name in names[1:]:
+        header += [name, "loss", "ratio", "at most half"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    clean = ["none", "", f"{base['clean_accuracy']:.2%}", ""]
+    for cand in candidates:
+        clean += [f"{cand['clean_accuracy']:.2%}", "", "", ""]
+    lines.append("| " + " | ".join(clean) + " |")
+    for i, b in enumerate(base["rows"]):
         acc = "preprocessed_accuracy" if b["transform"] == "inverted" else "accuracy"
-        lb, lc = _loss(b, "loss"), _loss(c, "loss")
-        ratio = f"{lc / lb:.2f}" if lb > NOISE_PP else "n/a (baseline loss within noise)"
-        verdict = "within noise" if max(lb, lc) <= NOISE_PP + 1e-9 else "yes" if lc <= lb / 2 else "no"
-        strength = f"{b['strength']} {b['unit']}".strip()
-        cells = [b["transform"], strength, f"{b[acc]:.2%}", f"{lb:.2f}", f"{c[acc]:.2%}", f"{lc:.2f}", ratio, verdict]
+        lb = _loss(b, "loss")
+        cells = [b["transform"], f"{b['strength']} {b['unit']}".strip(), f"{b[acc]:.2%}", f"{lb:.2f}"]
+        for cand in candidates:
+            c = cand["rows"][i]
+            lc = _loss(c, "loss")
+            ratio = f"{lc / lb:.2f}" if lb > NOISE_PP else "n/a"
+            verdict = "within noise" if max(lb, lc) <= NOISE_PP + 1e-9 else "yes" if lc <= lb / 2 else "no"
+            cells += [f"{c[acc]:.2%}", f"{lc:.2f}", ratio, verdict]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -49,8 +59,7 @@ def main() -> None:
     runs = [args.baseline, *args.candidates]
     reports = [json.loads((run / "robustness.json").read_text()) for run in runs]
     names = [json.loads((run / "manifest.json").read_text())["name"] for run in runs]
-    for report, name in zip(reports[1:], names[1:], strict=True):
-        print(markdown(reports[0], report, names[0], name), end="\n\n")
+    print(markdown(reports, names))
     if args.plot:
         plot_robustness(dict(zip(names, reports, strict=True)), args.plot)
 
