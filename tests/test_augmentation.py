@@ -95,12 +95,12 @@ def test_batch_seed_depends_on_seed_epoch_and_batch():
 
 
 def test_thickness_beyond_one_continues_into_a_second_pass():
-    x = _digit()[:1].repeat(5, axis=0)
     import tensorflow as tf
 
     from mnist_cnn.data.augmentation import change_thickness
 
-    out = change_thickness(tf.constant(x[..., 0]), tf.constant([-1.0, 0.0, 1.0, 1.5, 2.0])).numpy()
+    x = _digit()[:1].repeat(5, axis=0)
+    out = change_thickness(tf.constant(x[..., 0]), tf.constant([-1.0, 0.0, 1.0, 1.5, 2.0]), second_pass=True).numpy()
     mass = out.sum(axis=(1, 2))
     assert list(np.argsort(mass)) == [0, 1, 2, 3, 4], "more thickness, more ink"
     assert np.isclose(mass[3], (mass[2] + mass[4]) / 2, rtol=1e-5), "1.5 is halfway between one pass and two"

@@ -14,6 +14,7 @@ and a scanner would apply them.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -44,7 +45,7 @@ def augment_batch(images, seed, aug: Augmentation):
         rows, cols = _source_grid(count, aug, draw)
         x = bilinear_sample(x, rows, cols)
     if aug.thickness:
-        x = change_thickness(x, draw("thickness", aug.thickness))
+        x = change_thickness(x, draw("thickness", aug.thickness), second_pass=aug.thickness > 1)
     if aug.blur:
         x = gaussian_blur(x, tf.abs(draw("blur", aug.blur)))
     if aug.resolution:
@@ -110,19 +111,21 @@ def bilinear_sample(x, rows, cols):
     return top * (1 - fr) + bottom * fr
 
 
-def change_thickness(x, amount):
+def change_thickness(x, amount, second_pass: bool = False):
     """Blend each image toward its 3×3 dilation (amount > 0) or erosion (amount < 0).
 
-    Beyond ±1 the blend continues toward a second 3×3 pass: amount 1.5 is halfway between one
-    dilation and two.
+    With `second_pass`, amounts beyond ±1 continue toward a second 3×3 pass: 1.5 is halfway
+    between one dilation and two (without it, only amounts within ±1 are meaningful).
     """
     import tensorflow as tf
 
     amount = amount[:, None, None]
-    once, twice = _max3x3(x), _max3x3(_max3x3(x))
-    thicker = tf.minimum(tf.nn.relu(amount), 1.0) * (once - x) + tf.nn.relu(amount - 1.0) * (twice - once)
-    once, twice = -_max3x3(-x), -_max3x3(_max3x3(-x))
-    thinner = tf.minimum(tf.nn.relu(-amount), 1.0) * (once - x) + tf.nn.relu(-amount - 1.0) * (twice - once)
+    dilated, eroded = _max3x3(x), -_max3x3(-x)
+    thicker = tf.minimum(tf.nn.relu(amount), 1.0) * (dilated - x)
+    thinner = tf.minimum(tf.nn.relu(-amount), 1.0) * (eroded - x)
+    if second_pass:
+        thicker += tf.nn.relu(amount - 1.0) * (_max3x3(dilated) - dilated)
+        thinner += tf.nn.relu(-amount - 1.0) * (-_max3x3(-eroded) - eroded)
     return x + thicker + thinner
 
 
@@ -167,6 +170,7 @@ def gaussian_blur(x, sigmas):
     return tf.matmul(tf.matmul(g, x), g, transpose_b=True)
 
 
+@functools.cache
 def resolution_matrices() -> np.ndarray:
     """(28, 28, 28): entry s-1 is M with M @ image @ M.T = area-average down to s×s, bilinear back to 28×28.
 
