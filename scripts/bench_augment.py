@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -99,7 +100,7 @@ def main() -> None:
     if args.json:
         record = {"pipeline_seconds": pipeline, "training_seconds": training, "ratios": ratios}
         record.update(pipeline_images=PIPELINE_IMAGES, train_images=TRAIN_IMAGES, repeats=args.repeats)
-        record.update(config=str(args.config), model=cfg.model.name)
+        record.update(config=os.path.relpath(args.config, ROOT), model=cfg.model.name)
         args.json.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
 
 
