@@ -3,7 +3,7 @@
 Measured side by side in one process, repeat after repeat in a fixed order, so that only ratios
 and medians taken in one invocation are compared (the machine this was written on is shared).
 
-- pipeline: seconds to produce one epoch of batches (54,000 images, batch 128) with augmentation
+- pipeline: seconds to produce one epoch of batches (54,000 images, the recipe's batch size) with augmentation
   off, with each distortion of the recipe alone, and with the whole recipe;
 - training: seconds of `model.fit` for one full epoch (54,000 images) of the recipe's network,
   with augmentation off and with the recipe's (the pipeline runs in tf.data's background
@@ -39,7 +39,7 @@ def variants(cfg: config.Config) -> dict[str, config.Config]:
     aug = cfg.data.augmentation
     zero = config.Augmentation(probability=aug.probability)
     out = {"off": None}
-    for name in ("rotation", "shift", "zoom", "shear", "elastic", "thickness", "blur", "resolution"):
+    for name in config.Augmentation.distortions():
         out[name] = dataclasses.replace(zero, **{name: getattr(aug, name)})
     out["recipe"] = aug
     return {k: dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augmentation=v)) for k, v in out.items()}

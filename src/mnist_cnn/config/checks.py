@@ -162,10 +162,10 @@ def check_semantics(cfg: Config) -> None:
     if train.optimizer.warmup_epochs and train.optimizer.schedule != "cosine":
         raise ConfigError("train.optimizer.warmup_epochs: only the cosine schedule has a warm-up")
     aug = cfg.data.augmentation
-    distortions = [f.name for f in dataclasses.fields(aug) if f.name != "probability"] if aug else []
-    if aug and not any(getattr(aug, name) for name in distortions):
+    if aug and not any(getattr(aug, name) for name in aug.distortions()):
         raise ConfigError(
-            f"data.augmentation: no distortion set; give at least one of {', '.join(distortions)} (or remove the block)"
+            f"data.augmentation: no distortion set; give at least one of {', '.join(aug.distortions())} "
+            "(or remove the block)"
         )
     if train.optimizer.warmup_epochs >= train.epochs:
         raise ConfigError("train.optimizer.warmup_epochs: must be shorter than train.epochs")

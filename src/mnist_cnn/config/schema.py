@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from mnist_cnn.errors import EXIT_USAGE, MnistCnnError
@@ -56,6 +56,11 @@ class Augmentation:
     thickness: float = 0.0  # stroke change as a share of a 3×3 dilation (+) or erosion (-); beyond 1, a second pass
     blur: float = 0.0  # largest Gaussian blur sigma in pixels (draws in [0, blur])
     resolution: float = 0.0  # smallest side (px) images are shrunk to and scaled back from (draws in [it, 28]); 0: off
+
+    @classmethod
+    def distortions(cls) -> list[str]:
+        """The names of the distortion settings (every field but `probability`)."""
+        return [f.name for f in fields(cls) if f.name != "probability"]
 
 
 @dataclass(frozen=True)
