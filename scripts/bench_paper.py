@@ -1,0 +1,145 @@
+"""Read handwriting on paper: accuracy per paper kind against the same digits on plain paper, and speed.
+
+Each digit (MNIST test images from --start, and digits typeset in the machine's fonts) is
+photographed by `mnist_cnn.paper_photos` on plain paper and on every paper kind (ruled, squared,
+a margin line, a shadow, a lighting gradient) with random size, position, ink, line spacing and
+colour, resolution, noise and JPEG quality drawn from --seed. Every photo is read through
+`predict`'s preprocessing with page cleaning (today) and without it (before), and each model
+classifies both. Figures for docs/robustness.md:
+
+    python scripts/bench_paper.py MODEL [MODEL ...] [--images 400] [--fonts 200] [--seed 7] [--json FILE]
+    python scripts/bench_paper.py --timing [--images 200]     # median preprocessing time per image
+
+MODEL is a run directory or a model file, as for `mnist-cnn predict --model` (ONNX needs no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn import paper_photos
+from mnist_cnn.inference.image_decode import decode_gray
+from mnist_cnn.inference.imaging import ImageError, preprocess_array
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def read(photo, clean: bool) -> np.ndarray | None:
+    """The 28×28 a photo becomes (None when preprocessing finds no digit: counted wrong)."""
+    gray, _ = decode_gray(photo)
+    try:
+        return preprocess_array(gray, clean_page=clean).image
+    except ImageError:
+        return None
+
+
+def digits(images: int, fonts: int, start: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The writing to photograph: (hand, images (N, 28, 28) ink on black, labels)."""
+    from mnist_cnn.data.acquire import load_mnist
+
+    mnist = load_mnist()
+    out = [("mnist", mnist.x_test[start : start + images].astype(np.float32) / 255.0, mnist.y_test[start : start + images])]
+    if fonts:
+        x, y = paper_photos.font_digits(fonts, seed)
+        if len(x):
+            out.append(("fonts", x, y))
+    return out
+
+
+def accuracy(runtime, batch: list[np.ndarray | None], labels: np.ndarray) -> float:
+    """Share read right; a photo with no digit found counts as wrong."""
+    from mnist_cnn.inference.predict import classify
+
+    found = [i for i, im in enumerate(batch) if im is not None]
+    if not found:
+        return 0.0
+    probs = classify(runtime, np.stack([batch[i] for i in found])[..., None].astype(np.float32))
+    return float(np.sum(probs.argmax(axis=1) == labels[found]) / len(batch))
+
+
+def measure(models: list[str], images: int, fonts: int, start: int, seed: int) -> dict:
+    """Per hand, kind and model: accuracy with and without page cleaning, and on plain paper."""
+    from mnist_cnn.inference.runtimes import load_runtime
+
+    runtimes = {m: load_runtime(m) for m in models}
+    report: dict = {"seed": seed, "start": start, "hands": {}}
+    for hand, x, y in digits(images, fonts, start, seed):
+        rows = {}
+        for kind in paper_photos.KINDS:
+            started = time.perf_counter()
+            now, before = [], []
+            for i, digit in enumerate(x):
+                _, photo = paper_photos.pair(digit, kind, seed * 1_000_003 + i)
+                now.append(read(photo, True))
+                before.append(read(photo, False))
+            rows[kind] = {
+                "images": len(x),
+                "no_digit_found": sum(im is None for im in now),
+                "no_digit_found_before": sum(im is None for im in before),
+                "seconds": round(time.perf_counter() - started, 1),
+                "models": {m: {"accuracy": accuracy(r, now, y), "before": accuracy(r, before, y)} for m, r in runtimes.items()},
+            }
+            print(hand, kind, json.dumps(rows[kind]["models"]), flush=True)
+        for kind, row in rows.items():
+            for m, cell in row["models"].items():
+                cell["loss_against_plain"] = rows["plain"]["models"][m]["accuracy"] - cell["accuracy"]
+        report["hands"][hand] = rows
+    return report
+
+
+def timing(images: int, seed: int) -> dict:
+    """Median milliseconds per image through preprocess_array, with and without page cleaning."""
+    from PIL import Image
+
+    from mnist_cnn.data.acquire import load_mnist
+
+    x = load_mnist().x_test[:images].astype(np.float32) / 255.0
+    sets = {kind: [decode_gray(paper_photos.pair(d, kind, seed * 1_000_003 + i)[1])[0] for i, d in enumerate(x)]
+            for kind in ("plain", "ruled", "squared", "shadow")}  # fmt: skip
+    sets["samples/"] = [decode_gray(Image.open(p))[0] for p in sorted(SAMPLES.iterdir())]
+    out = {}
+    for name, grays in sets.items():
+        row = {}
+        for label, clean in (("before", False), ("now", True)):
+            times = []
+            for g in grays * (1 if len(grays) > 20 else 10):
+                started = time.perf_counter()
+                try:
+                    preprocess_array(g, clean_page=clean)
+                except ImageError:
+                    pass
+                times.append(time.perf_counter() - started)
+            row[label] = round(statistics.median(times) * 1000, 2)
+        out[name] = row
+        print(f"{name}: median {row['before']} ms before, {row['now']} ms now", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*")
+    parser.add_argument("--images", type=int, default=400, help="MNIST test digits per paper kind")
+    parser.add_argument("--fonts", type=int, default=200, help="typeset digits per paper kind (0: none)")
+    parser.add_argument("--start", type=int, default=5000, help="first MNIST test index (tuning used 0-999)")
+    parser.add_argument("--seed", type=int, default=7, help="draws the sheets (tuning used 1)")
+    parser.add_argument("--timing", action="store_true", help="measure preprocessing time instead")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.timing:
+        report = {"timing_ms": timing(args.images, args.seed)}
+    elif not args.models:
+        parser.error("give at least one MODEL (a run directory or a model file), or --timing")
+    else:
+        report = measure(args.models, args.images, args.fonts, args.start, args.seed)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
