@@ -7,7 +7,8 @@ colour, resolution, noise and JPEG quality drawn from --seed. Every photo is rea
 `predict`'s preprocessing with page cleaning (today) and without it (before), and each model
 classifies both. Figures for docs/robustness.md:
 
-    python scripts/bench_paper.py MODEL [MODEL ...] [--images 400] [--fonts 200] [--seed 7] [--json FILE]
+    python scripts/bench_paper.py MODEL [MODEL ...] [--images 400] [--fonts 200] [--seed 7] \
+        [--cache F.npz] [--json FILE]
     python scripts/bench_paper.py --timing [--images 200]     # median preprocessing time per image
 
 MODEL is a run directory or a model file, as for `mnist-cnn predict --model` (ONNX needs no TensorFlow).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -44,7 +46,8 @@ def digits(images: int, fonts: int, start: int, seed: int) -> list[tuple[str, np
     from mnist_cnn.data.acquire import load_mnist
 
     mnist = load_mnist()
-    out = [("mnist", mnist.x_test[start : start + images].astype(np.float32) / 255.0, mnist.y_test[start : start + images])]
+    chosen = slice(start, start + images)
+    out = [("mnist", mnist.x_test[chosen].astype(np.float32) / 255.0, mnist.y_test[chosen])]
     if fonts:
         x, y = paper_photos.font_digits(fonts, seed)
         if len(x):
@@ -52,25 +55,14 @@ def digits(images: int, fonts: int, start: int, seed: int) -> list[tuple[str, np
     return out
 
 
-def accuracy(runtime, batch: list[np.ndarray | None], labels: np.ndarray) -> float:
-    """Share read right; a photo with no digit found counts as wrong."""
-    from mnist_cnn.inference.predict import classify
-
-    found = [i for i, im in enumerate(batch) if im is not None]
-    if not found:
-        return 0.0
-    probs = classify(runtime, np.stack([batch[i] for i in found])[..., None].astype(np.float32))
-    return float(np.sum(probs.argmax(axis=1) == labels[found]) / len(batch))
-
-
-def measure(models: list[str], images: int, fonts: int, start: int, seed: int) -> dict:
-    """Per hand, kind and model: accuracy with and without page cleaning, and on plain paper."""
-    from mnist_cnn.inference.runtimes import load_runtime
-
-    runtimes = {m: load_runtime(m) for m in models}
-    report: dict = {"seed": seed, "start": start, "hands": {}}
+def read_all(images: int, fonts: int, start: int, seed: int, cache: Path | None) -> dict:
+    """Every photo's 28×28 with and without page cleaning, per hand and kind (cached in an .npz)."""
+    if cache and cache.exists():
+        with np.load(cache) as stored:
+            return {key: stored[key] for key in stored.files}
+    arrays = {}
     for hand, x, y in digits(images, fonts, start, seed):
-        rows = {}
+        arrays[f"{hand}/labels"] = y
         for kind in paper_photos.KINDS:
             started = time.perf_counter()
             now, before = [], []
@@ -78,18 +70,53 @@ def measure(models: list[str], images: int, fonts: int, start: int, seed: int) -
                 _, photo = paper_photos.pair(digit, kind, seed * 1_000_003 + i)
                 now.append(read(photo, True))
                 before.append(read(photo, False))
+            for name, batch in (("now", now), ("before", before)):
+                arrays[f"{hand}/{kind}/{name}/found"] = np.array([im is not None for im in batch])
+                blank = np.zeros((28, 28), np.float32)
+                arrays[f"{hand}/{kind}/{name}"] = np.stack([blank if im is None else im for im in batch])
+            print(f"{hand} {kind}: {len(x)} photos read in {time.perf_counter() - started:.0f} s", flush=True)
+    if cache:
+        np.savez_compressed(cache, **arrays)
+    return arrays
+
+
+def accuracy(runtime, images: np.ndarray, found: np.ndarray, labels: np.ndarray) -> float:
+    """Share read right; a photo with no digit found counts as wrong."""
+    from mnist_cnn.inference.predict import classify
+
+    if not found.any():
+        return 0.0
+    probs = classify(runtime, images[found][..., None].astype(np.float32))
+    return float(np.sum(probs.argmax(axis=1) == labels[found]) / len(labels))
+
+
+def measure(models: list[str], arrays: dict) -> dict:
+    """Per hand, kind and model: accuracy with and without page cleaning, and the loss against plain paper."""
+    from mnist_cnn.inference.runtimes import load_runtime
+
+    runtimes = {m: load_runtime(m) for m in models}
+    report: dict = {"hands": {}}
+    for hand in sorted({key.split("/")[0] for key in arrays}):
+        labels = arrays[f"{hand}/labels"]
+        rows = {}
+        for kind in paper_photos.KINDS:
+            now = arrays[f"{hand}/{kind}/now"], arrays[f"{hand}/{kind}/now/found"]
+            before = arrays[f"{hand}/{kind}/before"], arrays[f"{hand}/{kind}/before/found"]
             rows[kind] = {
-                "images": len(x),
-                "no_digit_found": sum(im is None for im in now),
-                "no_digit_found_before": sum(im is None for im in before),
-                "seconds": round(time.perf_counter() - started, 1),
-                "models": {m: {"accuracy": accuracy(r, now, y), "before": accuracy(r, before, y)} for m, r in runtimes.items()},
+                "images": int(len(labels)),
+                "no_digit_found": int((~now[1]).sum()),
+                "no_digit_found_before": int((~before[1]).sum()),
+                "models": {
+                    m: {"accuracy": accuracy(r, *now, labels), "before": accuracy(r, *before, labels)}
+                    for m, r in runtimes.items()
+                },
             }
-            print(hand, kind, json.dumps(rows[kind]["models"]), flush=True)
-        for kind, row in rows.items():
-            for m, cell in row["models"].items():
-                cell["loss_against_plain"] = rows["plain"]["models"][m]["accuracy"] - cell["accuracy"]
+        for row in rows.values():
+            for m, scores in row["models"].items():
+                scores["loss_against_plain"] = rows["plain"]["models"][m]["accuracy"] - scores["accuracy"]
         report["hands"][hand] = rows
+        for kind, row in rows.items():
+            print(hand, kind, json.dumps(row["models"]), flush=True)
     return report
 
 
@@ -129,6 +156,7 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=5000, help="first MNIST test index (tuning used 0-999)")
     parser.add_argument("--seed", type=int, default=7, help="draws the sheets (tuning used 1)")
     parser.add_argument("--timing", action="store_true", help="measure preprocessing time instead")
+    parser.add_argument("--cache", type=Path, help="an .npz keeping the preprocessed photos (reused when it exists)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.timing:
@@ -136,7 +164,8 @@ def main() -> None:
     elif not args.models:
         parser.error("give at least one MODEL (a run directory or a model file), or --timing")
     else:
-        report = measure(args.models, args.images, args.fonts, args.start, args.seed)
+        arrays = read_all(args.images, args.fonts, args.start, args.seed, args.cache)
+        report = {"seed": args.seed, "start": args.start, "command": " ".join(sys.argv), **measure(args.models, arrays)}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 

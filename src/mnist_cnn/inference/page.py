@@ -42,6 +42,7 @@ MAX_SEGMENTS = 400  # Hough segments examined per orientation (a dense grid give
 SMOOTH = 7  # px: lines are searched on the ink map averaged this far along them
 LINE_WINDOW = 0.25  # of the line's length: the running median that estimates the line's darkness
 NEAR = 0.25  # pieces within this share of the digit's size from it belong to it
+BLOB = 1.5  # a component this many times wider than the digit's strokes is a blob, not a piece of it
 SPECK = 0.0002  # components smaller than this share of the image are specks
 MIN_INK = 0.25  # a digit's ink darkens the paper by at least this much (shadow residues do not)
 
@@ -171,7 +172,6 @@ def find_lines(ink: np.ndarray, threshold: float) -> list[Line]:
     import cv2
 
     lines: list[Line] = []
-    short = min(ink.shape)
     # The Hough transform runs on a reduction (each pixel votes once per angle: the cost) with
     # OR-pooling, so a thin line survives it; the segments it finds are verified at full size.
     factor = max(1, int(np.ceil(max(ink.shape) / HOUGH_SIDE)))
@@ -182,7 +182,8 @@ def find_lines(ink: np.ndarray, threshold: float) -> list[Line]:
         # between neighbouring distances, and short faint ones would miss the threshold.
         mask = cv2.dilate((along > level).astype(np.uint8), np.ones((3, 1) if horizontal else (1, 3), np.uint8))
         if factor > 1:
-            shrunk = cv2.resize(mask * 255, (mask.shape[1] // factor, mask.shape[0] // factor), interpolation=cv2.INTER_AREA)
+            reduced = (mask.shape[1] // factor, mask.shape[0] // factor)
+            shrunk = cv2.resize(mask * 255, reduced, interpolation=cv2.INTER_AREA)
             mask = (shrunk > 0).astype(np.uint8)
         small = min(mask.shape)
         segments = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=int(0.3 * small),
@@ -413,6 +414,13 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
         if not strict:
             return ink, 0
         raise ImageError("no digit found (only specks of ink)")
+    # Stroke width of each component (twice its area over its outline): the digit's pieces are
+    # strokes of its pen; a solid blob (a shadow's corner, a smudge) is much wider.
+    solid = (labels > 0).astype(np.uint8)
+    outline = solid - cv2.erode(solid, np.ones((3, 3), np.uint8))
+    edge = np.bincount(labels.ravel(), weights=outline.ravel(), minlength=count)
+    width = 2.0 * area / np.maximum(edge, 1)
+    blob = width > BLOB * width[main]
     boxes = stats[:, :4].astype(np.int64)  # left, top, width, height
     x0, y0, x1, y1 = _box(boxes[main])
     group = {main}
@@ -425,7 +433,7 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
         size = max(x1 - x0, y1 - y0)
         margin = NEAR * size
         for label in order:
-            if label in group or label == 0 or on_lines[label] > 0.6:
+            if label in group or label == 0 or on_lines[label] > 0.6 or blob[label]:
                 continue
             bx0, by0, bx1, by1 = _box(boxes[label])
             near = bx0 <= x1 + margin and bx1 >= x0 - margin and by0 <= y1 + margin and by1 >= y0 - margin
