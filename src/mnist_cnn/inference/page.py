@@ -44,7 +44,7 @@ LINE_WINDOW = 0.25  # of the line's length: the running median that estimates th
 NEAR = 0.25  # pieces within this share of the digit's size from it belong to it
 BLOB = 1.5  # a component this many times wider than the digit's strokes is a blob, not a piece of it
 SPECK = 0.0002  # components smaller than this share of the image are specks
-MIN_INK = 0.25  # a digit's ink darkens the paper by at least this much (shadow residues do not)
+MIN_INK = 0.4  # on a cleaned page, writing darkens the paper by at least this much (leftovers do not)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def clean(gray: np.ndarray) -> Page | None:
 
 
 def _dark_ink_on_light(gray: np.ndarray) -> bool:
-    """True if the picture's thin features are darker than their surroundings (ink on paper).
+    """True for a light page, or else if the picture's thin features are darker than their surroundings.
 
     Residuals against a local median (a reduction POLARITY_SIDE wide, a window an eighth of it):
     dark writing, rulings and grids leave many pixels well below it, light writing many above,
@@ -118,7 +118,10 @@ def _dark_ink_on_light(gray: np.ndarray) -> bool:
     residual = eight.astype(np.int16) - cv2.medianBlur(eight, side).astype(np.int16)
     spread = 1.4826 * float(np.median(np.abs(residual)))  # paper grain
     level = max(8.0, 6.0 * spread)  # 8 of 255: the faintest writing worth cleaning a page for
-    return int(np.count_nonzero(residual < -level)) > int(np.count_nonzero(residual > level))
+    dark, light = int(np.count_nonzero(residual < -level)), int(np.count_nonzero(residual > level))
+    if float(np.percentile(small, 75)) > 0.3:
+        return True  # mostly light, if shaded: paper (a dark background is under 0.1)
+    return dark > light
 
 
 def _square(shape: tuple[int, ...]) -> np.ndarray:
@@ -129,13 +132,25 @@ def _square(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _paper_light(page: np.ndarray) -> np.ndarray:
-    """The paper's brightness at every pixel: a grey closing (8-bit: OpenCV's fast path), never 0."""
+    """The paper's brightness at every pixel: a grey closing (8-bit: OpenCV's fast path), never 0.
+
+    Shade reaches a page from its edge; a dark patch of the estimate that touches no edge is
+    writing too wide for the closing (a marker, a blurred close-up), so the closing is redone
+    with a square as large as the page.
+    """
     import cv2
 
     # A 5×5 median first: a closing takes a maximum, and on grainy paper that is the brightest
     # grain, not the paper (in a dark shadow the bias alone would look like ink).
     eight = cv2.medianBlur(np.round(page * 255).astype(np.uint8), 5)
     closed = cv2.morphologyEx(eight, cv2.MORPH_CLOSE, _square(page.shape))
+    dark = (closed < 0.85 * np.percentile(closed, 98)).astype(np.uint8)
+    count, labels = cv2.connectedComponents(dark, connectivity=8)
+    if count > 1:
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        if len(set(range(1, count)) - set(edge.tolist())):
+            side = int(min(page.shape) * 0.9) | 1
+            closed = cv2.morphologyEx(eight, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
     return np.maximum(closed.astype(np.float32), 4.0) / 255.0
 
 
@@ -408,20 +423,28 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     area = stats[:, cv2.CC_STAT_AREA]
     specks = area < max(4, SPECK * ink.size)
     on_lines = np.bincount(labels.ravel(), weights=printed.ravel(), minlength=count) / np.maximum(area, 1)
-    mass[specks | (on_lines > 0.6)] = 0.0
-    main = int(mass.argmax())
-    if mass[main] == 0.0:
-        if not strict:
-            return ink, 0
-        raise ImageError("no digit found (only specks of ink)")
     # Stroke width of each component (twice its area over its outline): the digit's pieces are
     # strokes of its pen; a solid blob (a shadow's corner, a smudge) is much wider.
     solid = (labels > 0).astype(np.uint8)
     outline = solid - cv2.erode(solid, np.ones((3, 3), np.uint8))
     edge = np.bincount(labels.ravel(), weights=outline.ravel(), minlength=count)
     width = 2.0 * area / np.maximum(edge, 1)
-    blob = width > BLOB * width[main]
     boxes = stats[:, :4].astype(np.int64)  # left, top, width, height
+    extent = np.maximum(boxes[:, 2], boxes[:, 3])
+    # A straight hairline (thin for its length, in a thin box) is what is left of a printed line.
+    hairline = (width < 0.05 * extent) & (np.minimum(boxes[:, 2], boxes[:, 3]) < 0.06 * extent)
+    mass[specks | (on_lines > 0.6) | (hairline if strict else False)] = 0.0
+    main = int(mass.argmax())
+    if mass[main] == 0.0:
+        if not strict:
+            return ink, 0
+        raise ImageError("no digit found (only the page: light, lines or specks)")
+    if strict:
+        darkness = float(np.percentile(ink[labels == main], 90))
+        faint_blob = darkness < 1.5 * MIN_INK and width[main] > 0.2 * extent[main]
+        if darkness < MIN_INK or faint_blob:  # a shadow's corner or a line's remains: not writing
+            raise ImageError("no digit found (only the page: light, lines or specks)")
+    blob = width > BLOB * width[main]
     x0, y0, x1, y1 = _box(boxes[main])
     group = {main}
     # Grow the digit by pieces near it (a 5's flag, a dry pen's gaps), heaviest first, each within
