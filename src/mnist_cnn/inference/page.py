@@ -465,7 +465,9 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
                 x0, y0, x1, y1 = min(x0, bx0), min(y0, by0), max(x1, bx1), max(y1, by1)
                 grew = True
     dropped_labels = [label for label in range(1, count) if label not in group]
-    dropped = int(np.count_nonzero(~specks[dropped_labels])) if dropped_labels else 0
+    # Marks worth telling the user about: bigger than specks (JPEG and paper grain make many).
+    worth = area >= 5 * max(4, SPECK * ink.size)
+    dropped = int(np.count_nonzero(worth[dropped_labels])) if dropped_labels else 0
     if not dropped and not strict:
         return ink, 0
     keep = np.zeros(count, dtype=bool)
