@@ -172,3 +172,26 @@ def test_predict_says_no_digit_for_a_shadow_alone(run_cli, tmp_path: Path) -> No
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "shadow.jpg" in lines[0] and "no digit found" in lines[0], result.err
     assert "Traceback" not in result.err
+
+
+class _Sevens:
+    """A stand-in model that answers 7 for any image with ink (and 0 for a blank one)."""
+
+    def __call__(self, images, training=False):
+        out = np.zeros((len(images), 10), np.float32)
+        out[:, 7] = np.asarray(images).reshape(len(images), -1).max(axis=1) > 0.5
+        out[:, 0] = 1 - out[:, 7]
+        return out
+
+
+def test_robustness_report_has_a_row_per_paper_kind() -> None:
+    from mnist_cnn import robustness
+
+    report = robustness.paper(_Sevens(), np.stack([digit(), digit()]), np.array([7, 7]))
+    assert report["images"] == 2
+    assert [r["paper"] for r in report["rows"]] == list(paper_photos.KINDS)
+    for row in report["rows"]:
+        assert row["accuracy"] == 1.0 and row["loss"] == 0.0 and row["no_digit_found"] == 0, row
+    table = robustness.format_table({"clean_accuracy": 1, "test_images": 2, "preprocessed_clean_accuracy": 1,
+                                     "preprocessed_images": 2, "rows": [], "paper": report})  # fmt: skip
+    assert "squared" in table and "no digit found" in table

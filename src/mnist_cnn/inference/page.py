@@ -195,7 +195,12 @@ def find_lines(ink: np.ndarray, threshold: float) -> list[Line]:
         level = max(MIN_THRESHOLD, 4.0 * _noise(along))
         # Thickened across the line: a thin line that steps from row to row splits its Hough votes
         # between neighbouring distances, and short faint ones would miss the threshold.
-        mask = cv2.dilate((along > level).astype(np.uint8), np.ones((3, 1) if horizontal else (1, 3), np.uint8))
+        # Opened with a line as long as a 15th of the page first: only runs along this orientation
+        # stay, so the other orientation's lines (a grid) do not break these into short pieces.
+        run = max(15, min(ink.shape) // 15)
+        mask = cv2.morphologyEx((along > level).astype(np.uint8), cv2.MORPH_OPEN,
+                                np.ones((1, run) if horizontal else (run, 1), np.uint8))  # fmt: skip
+        mask = cv2.dilate(mask, np.ones((3, 1) if horizontal else (1, 3), np.uint8))
         if factor > 1:
             reduced = (mask.shape[1] // factor, mask.shape[0] // factor)
             shrunk = cv2.resize(mask * 255, reduced, interpolation=cv2.INTER_AREA)
@@ -250,8 +255,11 @@ def _verify(ink: np.ndarray, threshold: float, horizontal: bool, slope: float, i
     widest = max(5, int(LINE_MAX_WIDTH * short))
     reach = widest + 2
     offsets = np.arange(-reach, reach + 1, dtype=np.float64)
-    near = np.abs(offsets) <= 3
-    for _ in range(3):
+    # The Hough angle is coarse (a degree drifts 9 px over a 500 px line): the first refit looks
+    # across the whole reach, the later ones only near the refined line (a crossing stroke nearby
+    # would pull a wide one), each refit ignoring the positions pulled off the line.
+    for window in (reach, 3, 3):
+        near = np.abs(offsets) <= window
         # Centre on the median profile's peak (a digit crossing the line does not move a median),
         # then refit the slope on the brightest offsets near that centre, where ink is strong.
         samples = np.nan_to_num(_sample(ink, horizontal, slope, intercept, offsets), nan=0.0)
@@ -263,6 +271,10 @@ def _verify(ink: np.ndarray, threshold: float, horizontal: bool, slope: float, i
         coordinate = np.flatnonzero(strong)
         centres = intercept + slope * coordinate + offsets[near][samples[:, strong].argmax(axis=0)]
         slope, intercept = np.polyfit(coordinate, centres, 1)
+        # Refit without the positions a crossing stroke pulled off the line.
+        inliers = np.abs(centres - (intercept + slope * coordinate)) <= max(1.5, window / 2)
+        if inliers.sum() >= 2:
+            slope, intercept = np.polyfit(coordinate[inliers], centres[inliers], 1)
         if abs(slope) > 0.36:
             return None
     samples = _sample(ink, horizontal, slope, intercept, offsets)
@@ -447,23 +459,19 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     blob = width > BLOB * width[main]
     x0, y0, x1, y1 = _box(boxes[main])
     group = {main}
-    # Grow the digit by pieces near it (a 5's flag, a dry pen's gaps), heaviest first, each within
-    # NEAR of the digit so far; never by what is as large as the digit or lies on a removed line.
-    order = [int(label) for label in np.argsort(-mass) if mass[label] > 0 or specks[label]]
-    grew = True
-    while grew:
-        grew = False
-        size = max(x1 - x0, y1 - y0)
-        margin = NEAR * size
-        for label in order:
-            if label in group or label == 0 or on_lines[label] > 0.6 or blob[label]:
-                continue
-            bx0, by0, bx1, by1 = _box(boxes[label])
-            near = bx0 <= x1 + margin and bx1 >= x0 - margin and by0 <= y1 + margin and by1 >= y0 - margin
-            if near and max(bx1 - bx0, by1 - by0) <= size:
-                group.add(label)
-                x0, y0, x1, y1 = min(x0, bx0), min(y0, by0), max(x1, bx1), max(y1, by1)
-                grew = True
+    # Pieces near the digit belong to it (a 5's flag, a dry pen's gaps): within NEAR of its main
+    # component, never as large as it, never lying on a removed line, never a blob. Not chained
+    # from piece to piece: grain along a line's remains would lead the box across the page.
+    size = max(x1 - x0, y1 - y0)
+    margin = NEAR * size
+    mx0, my0, mx1, my1 = x0, y0, x1, y1
+    for label in range(1, count):
+        if label == main or on_lines[label] > 0.6 or blob[label] or (strict and hairline[label]):
+            continue
+        bx0, by0, bx1, by1 = _box(boxes[label])
+        near = bx0 <= mx1 + margin and bx1 >= mx0 - margin and by0 <= my1 + margin and by1 >= my0 - margin
+        if near and max(bx1 - bx0, by1 - by0) <= size:
+            group.add(label)
     dropped_labels = [label for label in range(1, count) if label not in group]
     # Marks worth telling the user about: bigger than specks (JPEG and paper grain make many).
     worth = area >= 5 * max(4, SPECK * ink.size)
