@@ -40,9 +40,10 @@ def _wait(proc: subprocess.Popen, log: Path, timeout: float = 600) -> str:
     return text
 
 
-def _wait_for(predicate, timeout: float = 300) -> None:
+def _wait_for(predicate, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
+        assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
 
@@ -83,7 +84,7 @@ def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the
     first = _start("tune", str(SMOKE), "--space", str(space), *TINY, "--trials", "8", "--sampler", "random",
                    "--seed", "3", "--startup-trials", "2", "--final-seeds", "2", "--tune-dir", str(tune_dir),
                    log=tmp_path / "first.log")  # fmt: skip
-    _wait_for(lambda: (tune_dir / "tune.json").exists())
+    _wait_for(lambda: (tune_dir / "tune.json").exists(), first, tmp_path / "first.log")
     second = _start("tune", "run", str(tune_dir), "--no-final", log=tmp_path / "second.log")
     second_out = _wait(second, tmp_path / "second.log")
     first_out = _wait(first, tmp_path / "first.log")
@@ -140,7 +141,7 @@ def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_cou
                 pass
         return False
 
-    _wait_for(mid_trial)
+    _wait_for(mid_trial, worker, tmp_path / "first.log")
     slot = next((tune_dir / "trials").iterdir())
     trial_pid = json.loads((slot / ".lock").read_text())["pid"]
     os.kill(trial_pid, signal.SIGKILL)  # the trial process and the worker loop die without a word
@@ -203,8 +204,9 @@ def test_two_workers_share_a_real_postgresql_study(tmp_path, postgres_url):
     space.write_text("model.dropout: {low: 0.0, high: 0.5}\n")
     tune_dir = tmp_path / "tune"
     first = _start("tune", str(SMOKE), "--space", str(space), *TINY, "--trials", "4", "--pruner", "none",
-                   "--storage", postgres_url, "--no-final", "--tune-dir", str(tune_dir), log=tmp_path / "a.log")  # fmt: skip
-    _wait_for(lambda: (tune_dir / "tune.json").exists())
+                   "--storage", postgres_url, "--no-final", "--tune-dir", str(tune_dir),
+                   log=tmp_path / "a.log")  # fmt: skip
+    _wait_for(lambda: (tune_dir / "tune.json").exists(), first, tmp_path / "a.log")
     second = _start("tune", "run", str(tune_dir), "--no-final", log=tmp_path / "b.log")
     outputs = [_wait(second, tmp_path / "b.log"), _wait(first, tmp_path / "a.log")]
     assert all("trial " in out for out in outputs)  # both workers trained trials of the one study

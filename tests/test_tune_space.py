@@ -97,7 +97,10 @@ def test_sampled_values_become_set_overrides_that_load(tmp_path):
     assert cfg.model.filters == json.loads(values["model.filters"])
     assert cfg.train.optimizer.learning_rate == values["train.optimizer.learning_rate"]
     assert cfg.output.export == [] and cfg.reproducibility.intra_op_threads == 1
-    assert spaces.grid(params[1:]) == {"model.dense_units": [64, 128, 192, 256], "model.filters": ["[16, 32]", "[32, 64]"]}
+    assert spaces.grid(params[1:]) == {
+        "model.dense_units": [64, 128, 192, 256],
+        "model.filters": ["[16, 32]", "[32, 64]"],
+    }
 
 
 def test_the_same_tune_seed_suggests_the_same_sequence_one_process_per_trial(tmp_path):
@@ -118,6 +121,19 @@ def test_the_same_tune_seed_suggests_the_same_sequence_one_process_per_trial(tmp
     first = sequence(plan)
     assert first == sequence(plan) and len(set(first)) == 4
     assert first != sequence(study.TunePlan("x", "x", "x", params, sampler="random", seed=6))
+
+
+@pytest.mark.parametrize("value", [1e-05, 5e-5, 0.003, 1e20, 2.5e-12, 0.1])
+def test_sampled_floats_pass_through_set_unchanged(value):
+    """YAML reads 1e-05 as text; the override must read back as the very float Optuna sampled."""
+    from mnist_cnn import config
+
+    assert config.parse_override(spaces.override("a.b", value))[1] == value
+    if value <= 10:  # within the learning rate's range: the whole config loads with it
+        assert (
+            config.load(SMOKE, [spaces.override("train.optimizer.learning_rate", value)]).train.optimizer.learning_rate
+            == value
+        )
 
 
 def test_the_objective_is_the_best_validation_value_of_the_run():

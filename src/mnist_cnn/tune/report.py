@@ -20,11 +20,11 @@ def trial_rows(tune_dir: Path, plan: studies.TunePlan) -> list[dict]:
     study = studies.open_study(tune_dir, plan)
     rows = []
     for t in study.get_trials(deepcopy=False):
-        attrs = t.user_attrs
+        attrs, reported = t.user_attrs, t.intermediate_values
         rows.append({"number": t.number, "slot": attrs.get("slot"), "state": t.state.name.lower(),
                      "retry_of": t.system_attrs.get("failed_trial"), "params": t.params,
                      "objective": t.value if t.state.name == "COMPLETE" else None,
-                     "last_reported": t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None,
+                     "last_reported": reported[max(reported)] if reported else None,
                      "epochs": attrs.get("epochs"), "fit_seconds": attrs.get("fit_seconds"),
                      "note": attrs.get("invalid") or attrs.get("error"), "run_dir": attrs.get("run_dir")})  # fmt: skip
     return rows
@@ -57,7 +57,9 @@ def format_status(info: dict) -> str:
     lines.append(f"{info['finished']} of {info['requested']} trials finished ({states or 'none yet'}); "
                  "* = last value reported before the trial stopped")  # fmt: skip
     if info["best"]:
-        lines.append(f"best so far: trial {info['best']['number']}, {info['objective']} {info['best']['objective']:.4f}")
+        lines.append(
+            f"best so far: trial {info['best']['number']}, {info['objective']} {info['best']['objective']:.4f}"
+        )
     return "\n".join(lines)
 
 
@@ -80,7 +82,8 @@ def format_markdown(report: dict) -> str:
     """The report in Markdown: the honest comparison first, then the search."""
     lines = [f"# Tune {report['tune_dir']}", "",
              f"{report['source']} over {report['space']}: {report['sampler']} sampler, {report['pruner']} pruner, "
-             f"objective {report['objective']} ({report['direction']}, validation data), seed {report['seed']}.", ""]  # fmt: skip
+             f"objective {report['objective']} ({report['direction']}, validation data), "
+             f"seed {report['seed']}.", ""]  # fmt: skip
     fin = report["final"]
     if fin:
         lines += ["## Final re-training (test accuracy over the same seeds)", "",
@@ -105,7 +108,9 @@ def format_markdown(report: dict) -> str:
         if not value and r["last_reported"] is not None:
             value = f"({r['last_reported']:.4f})"
         fit = "" if r["fit_seconds"] is None else f"{r['fit_seconds']:.1f}"
-        lines.append(f"| {r['number']} | {r['state']} | {r['epochs'] or ''} | {value} | {fit} | {_params(r['params'])} |")
+        lines.append(
+            f"| {r['number']} | {r['state']} | {r['epochs'] or ''} | {value} | {fit} | {_params(r['params'])} |"
+        )
     lines += ["", "(value) = last value reported before a pruned or failed trial stopped.",
               "Plots: optimization_history.png, param_importances.png."]  # fmt: skip
     return "\n".join(lines)

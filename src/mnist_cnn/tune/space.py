@@ -113,7 +113,9 @@ def load(path: str | Path) -> tuple[Param, ...]:
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(raw, dict) or not raw:
-        raise ConfigError(f"{path}: expected a mapping of config keys to ranges, e.g. 'model.dropout: {{low: 0, high: 0.5}}'")
+        raise ConfigError(
+            f"{path}: expected a mapping of config keys to ranges, e.g. 'model.dropout: {{low: 0, high: 0.5}}'"
+        )
     params = []
     for key, spec in raw.items():
         if not isinstance(key, str) or not key:
@@ -124,6 +126,16 @@ def load(path: str | Path) -> tuple[Param, ...]:
     return tuple(params)
 
 
+def yaml_number(value: float) -> str:
+    """A float as text that YAML reads back as that float: 1e-05 becomes 1.0e-05 (YAML wants the dot and sign)."""
+    text = repr(float(value))
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    mantissa += "" if "." in mantissa else ".0"
+    return f"{mantissa}e{exponent if exponent[0] in '+-' else '+' + exponent}"
+
+
 def override(key: str, value: Any) -> str:
     """The `--set` text for one sampled value (JSON is valid YAML; a JSON-text choice goes in as it is)."""
     if isinstance(value, str):
@@ -132,6 +144,8 @@ def override(key: str, value: Any) -> str:
             return f"{key}={value}"
         except ValueError:
             return f"{key}={json.dumps(value)}"
+    if isinstance(value, float):
+        return f"{key}={yaml_number(value)}"
     return f"{key}={json.dumps(value)}"
 
 
