@@ -132,6 +132,8 @@ def write(tune_dir: Path, plan: TunePlan, base_yaml: str) -> bool:
     (tune_dir / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
     atomic.write_text(tune_dir / BASE_CONFIG_FILE, base_yaml)
     atomic.write_text(tune_dir / SPACE_FILE, Path(plan.space_source).read_text(encoding="utf-8"))
+    with ask_lock(tune_dir):
+        open_study(tune_dir, plan)  # the database's tables and the study exist before any worker can join
     atomic.write_json(tune_dir / PLAN_FILE, plan.to_json())  # last: a plan file means the folder is complete
     return True
 
