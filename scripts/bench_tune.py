@@ -53,7 +53,7 @@ def _report(tune_dir: Path) -> dict:
 def study(where: Path, name: str, knobs: dict, pruner: str, workers: int, startup: int) -> dict:
     """Run one study (search only) and summarise it."""
     tune_dir = where / name
-    sets = ["--set", f"train.epochs={knobs['epochs']}"]
+    sets = ["--set", f"train.epochs={knobs['epochs']}", *(a for s in knobs["sets"] for a in ("--set", s))]
     if knobs["train_subset"]:
         sets += ["--set", f"data.subset.train={knobs['train_subset']}"]
     if knobs["test_subset"]:
@@ -78,11 +78,14 @@ def main() -> None:
     for knob in ("trials", "epochs", "train_subset", "test_subset", "final_seeds"):
         parser.add_argument("--" + knob.replace("_", "-"), type=int)
     parser.add_argument("--startup-trials", type=int, default=5)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="Extra config override for every study (e.g. reproducibility.intra_op_threads=1).")  # fmt: skip
     parser.add_argument("--skip-two-workers", action="store_true")
     parser.add_argument("--keep", type=Path, help="Keep the tune directories here (default: a temporary folder).")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "tune-benchmark.json")
     args = parser.parse_args()
     knobs = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in SIZES[args.size].items()}
+    knobs["sets"] = args.sets
     with tempfile.TemporaryDirectory() as tmp:
         where = args.keep or Path(tmp)
         where.mkdir(parents=True, exist_ok=True)

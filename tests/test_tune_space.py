@@ -161,3 +161,22 @@ def test_a_second_tune_command_with_other_settings_is_refused(tmp_path):
     other, _ = study.plan_tune(SMOKE, space, [], trials=4, sampler="random")
     with pytest.raises(ConfigError, match="holds a different tune"):
         study.write(tmp_path / "t", other, base_yaml)
+
+
+def test_a_sampled_combination_that_cannot_train_is_an_invalid_trial_not_a_crash(tmp_path):
+    """Each value passes alone (checked up front); adam with momentum does not: the trial fails, nothing trains."""
+    space = _space(
+        tmp_path, "train.optimizer.name: {choices: [sgd, adam]}\ntrain.optimizer.momentum: {low: 0.0, high: 0.9}"
+    )
+    plan, base_yaml = study.plan_tune(SMOKE, space, ["train.optimizer.name=sgd"], trials=2)
+    tune_dir = tmp_path / "t"
+    study.write(tune_dir, plan, base_yaml)
+    s = study.open_study(tune_dir, plan)
+    s.enqueue_trial({"train.optimizer.name": "adam", "train.optimizer.momentum": 0.5})
+    lines = []
+    result = worker.run_one(tune_dir, None, lines.append)
+    assert result["outcome"] == "invalid" and "adam takes no momentum" in result["reason"]
+    (trial,) = s.get_trials(deepcopy=False)
+    assert trial.state.name == "FAIL" and "adam takes no momentum" in trial.user_attrs["invalid"]
+    assert not study.trial_slot(tune_dir, 0).exists()  # nothing was trained or written for it
+    assert any("invalid configuration" in line for line in lines)
