@@ -77,11 +77,10 @@ def _result(path: Path) -> dict:
     return {}
 
 
-def study_state(tune_dir: Path, plan: studies.TunePlan) -> dict[str, int]:
+def study_state(study) -> dict[str, int]:
     """Trials per state now, after failing (and re-queueing) trials whose heartbeat stopped."""
     import optuna
 
-    study = studies.open_study(tune_dir, plan)
     optuna.storages.fail_stale_trials(study)
     return studies.counts(study)
 
@@ -98,13 +97,14 @@ def run_workers(tune_dir: Path, workers: int, echo: Callable[[str], None]) -> Ta
     threads = threads_per_worker(workers)
     tally, serial = Tally(), 0
     running: dict[int, tuple[subprocess.Popen, Path, object]] = {}
-    state = study_state(tune_dir, plan)
+    study = studies.open_study(tune_dir, plan)
+    state = study_state(study)
     echo(f"{studies.finished(state)} of {plan.trials} trials finished; {workers} worker process(es)"
          + (f", {threads} intra-op threads each" if threads else ""))  # fmt: skip
     try:
         with interrupts.raising_on_signals():
             while True:
-                state = study_state(tune_dir, plan)
+                state = study_state(study)
                 if studies.finished(state) >= plan.trials and not running:
                     break
                 launched = False
@@ -116,7 +116,7 @@ def run_workers(tune_dir: Path, workers: int, echo: Callable[[str], None]) -> Ta
                 if not running and not launched:
                     time.sleep(IDLE_WAIT)  # the rest run elsewhere: wait for them to finish or go stale
                     continue
-                time.sleep(0.5)
+                time.sleep(1.0)  # a trial takes many seconds; polling the database more often only costs CPU
                 for key, (proc, path, handle) in list(running.items()):
                     if proc.poll() is None:
                         continue
