@@ -126,6 +126,7 @@ def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the
 
 
 def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_counted_once(tmp_path):
+    """...and the resumed trial is bit-identical to `train --config` of its config.yaml, uninterrupted."""
     space = tmp_path / "space.yaml"
     space.write_text("model.dropout: {low: 0.0, high: 0.5}\n")
     tune_dir = tmp_path / "tune"
@@ -167,6 +168,15 @@ def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_cou
     assert len(failed) == 1 and failed[0].user_attrs["slot"] == slot.name  # the dead attempt, failed by heartbeat
     retry = next(t for t in done if t.user_attrs["slot"] == slot.name)
     assert retry.system_attrs["failed_trial"] == failed[0].number and retry.params == failed[0].params
+
+    fresh = tmp_path / "fresh"
+    trained = subprocess.run([*CLI, "train", "--config", str(run / "config.yaml"), "--runs-dir", str(fresh)],
+                             capture_output=True, text=True, env=cli_subprocess_env(), timeout=600)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    (other,) = fresh.iterdir()
+    compared = subprocess.run([*CLI, "runs", "compare", str(run), str(other), "--json"], capture_output=True,
+                              text=True, env=cli_subprocess_env(), timeout=120)  # fmt: skip
+    assert compared.returncode == 0, compared.stdout  # identical history and weights
 
 
 def _pg_bin() -> Path:
