@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CLI, SMOKE, cli_subprocess_env
 
-pytestmark = pytest.mark.smoke
+pytestmark = [pytest.mark.smoke, pytest.mark.usefixtures("mnist")]  # the trials load the cached MNIST
 
 TINY = ["--set", "data.subset.train=300", "--set", "data.subset.test=100", "--set", "train.epochs=2"]
 # One terrible and one good learning rate, so the median pruner has work: with --sampler random and

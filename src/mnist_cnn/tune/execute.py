@@ -146,7 +146,7 @@ def _record(code: int, path: Path, tally: Tally, echo: Callable[[str], None]) ->
             echo(f"trial {result.get('trial')} {result['outcome']}{shown} ({result.get('epochs', 0)} epochs): "
                  f"{result.get('params')}")  # fmt: skip
         invalid = tally.outcomes.get("invalid", 0) + tally.outcomes.get("diverged", 0)
-        if invalid > max(5, len(tally.outcomes) and sum(tally.outcomes.values()) // 2):
+        if invalid >= 5 and 2 * invalid > sum(tally.outcomes.values()):  # mostly unusable: the space is wrong
             raise TuneError(f"{invalid} trials could not train (invalid or diverged); narrow the space ({path})")
         return
     tally.crashes += 1
