@@ -65,8 +65,7 @@ def write_panel(explanation: Explanation, path: str | Path, title: str = "") -> 
     heat.set_title(f"saliency for {explanation.digit}\n(red: hiding it lowers the answer)", fontsize=9)
     bars = fig.add_subplot(spec[0, 2])
     _top3(bars, explanation)
-    cmap = colormaps["viridis"].copy()
-    cmap.set_bad("white")
+    cmap = colormaps["viridis"].with_extremes(bad="white")
     for row, (layer, grid) in enumerate(zip(explanation.layers, grids, strict=True), start=1):
         axes = fig.add_subplot(spec[row, :])
         axes.imshow(grid, cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
