@@ -194,7 +194,10 @@ def main() -> None:
             for kind, bodies in kinds.items():
                 load(port, proc.pid, bodies, args.warmup, args.clients, ENDPOINTS[kind])
                 load_before = os.getloadavg()[0]
+                cpu_before = cpu_seconds(proc.pid)
                 row = load(port, proc.pid, bodies, args.requests, args.clients, ENDPOINTS[kind])
+                # Server CPU per request: what an idle machine's latency is bounded by, whatever the load now.
+                row["server_cpu_ms_per_request"] = round((cpu_seconds(proc.pid) - cpu_before) * 1000 / args.requests, 2)
                 row.update(kind=kind, workers=workers, first_answer_s=round(first_answer, 3))
                 row["start_cpu_s"] = round(start_cpu, 2)
                 row["loadavg_1min"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
@@ -204,13 +207,16 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     print(f"\n{os.cpu_count()} CPUs; client and server on the same machine")
-    print("| workers | kind | first answer (CPU) | req/s | p50 ms | p99 ms | errors | RSS MB start → max → end |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| workers | kind | first answer (CPU) | req/s | p50 ms | p99 ms | server CPU ms/req | errors | load | RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['workers']} | {r['kind']} | {r['first_answer_s']} s ({r['start_cpu_s']} s) | {r['req_per_s']} | "
             f"{r['p50_ms']} | "
-            f"{r['p99_ms']} | {r['errors']} | {r['rss_mb_start']} → {r['rss_mb_max']} → {r['rss_mb_end']} |"
+            f"{r['p99_ms']} | {r['server_cpu_ms_per_request']} | {r['errors']} | {r['loadavg_1min']} | "
+            f"{r['rss_mb_start']} → {r['rss_mb_max']} → {r['rss_mb_end']} |"
         )
 
 

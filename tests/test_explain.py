@@ -12,7 +12,7 @@ from mnist_cnn.config import LayerSpec, ModelConfig
 from mnist_cnn.explain.explainer import Explainer
 from mnist_cnn.explain.features import KerasFeatures
 from mnist_cnn.explain.layers import discover, first_kernels
-from mnist_cnn.explain.saliency import occlusion_map
+from mnist_cnn.explain.saliency import PATCH, occlusion_map
 from mnist_cnn.models import PRESETS, build_model
 
 # Each preset shrunk to a few filters (same layer structure), and the layers its panel must show.
@@ -115,7 +115,8 @@ def test_occlusion_saliency_peaks_on_the_region_the_answer_depends_on_in_one_run
     inside = np.zeros((28, 28), bool)
     inside[REGION] = True
     far = np.ones((28, 28), bool)
-    far[2:12, 16:26] = False  # patches overlapping the region's edge may share some of its effect
+    reach = PATCH - 1  # a patch overlapping the region's edge shares its effect with pixels this far out
+    far[REGION[0].start - reach : REGION[0].stop + reach, REGION[1].start - reach : REGION[1].stop + reach] = False
     assert saliency[inside].min() > 0
     assert np.abs(saliency[far]).max() == 0
 

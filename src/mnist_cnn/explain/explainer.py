@@ -46,7 +46,7 @@ class Explanation:
                 {
                     **layer.as_dict(),
                     "max_activation": _num(values.max()),
-                    "channel_max": [_num(v) for v in channel_max],
+                    "channel_max": _nums(channel_max),
                 }
             )
         return {
@@ -56,7 +56,7 @@ class Explanation:
                 "patch": PATCH,
                 "stride": STRIDE,
                 "target": self.digit,
-                "grid": np.round(self.saliency.astype(np.float64), DECIMALS).tolist(),
+                "grid": _nums(self.saliency),
             },
             "layers": layers,
             "feature_maps": "included" if self.layers else None,
@@ -72,6 +72,12 @@ class Explanation:
             tiles = np.round(scaled * 255).astype(np.uint8).transpose(2, 0, 1)
             entry["maps"] = base64.b64encode(np.ascontiguousarray(tiles).tobytes()).decode("ascii")
         return result
+
+
+def _nums(values: np.ndarray) -> list:
+    """Rounded floats (nested like the array) for strict JSON: a non-finite value becomes 0.0."""
+    values = np.nan_to_num(np.asarray(values, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.round(values, DECIMALS).tolist()
 
 
 def _num(value) -> float:
