@@ -13,7 +13,6 @@ from mnist_cnn.explain.layers import FeatureLayer
 from mnist_cnn.serve.app import MAX_EXPLAIN_IMAGES, create_app
 from mnist_cnn.serve.model import ServedModel
 
-
 FACTS = {"name": "demo", "kind": "checkpoint", "runtime": "numpy"}  # no "file": no feature maps to find
 
 
