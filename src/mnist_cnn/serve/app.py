@@ -23,7 +23,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mnist_cnn.explain.explainer import Explainer
+from mnist_cnn.explain.explainer import Explainer, for_file
 from mnist_cnn.inference import imaging
 from mnist_cnn.serve import inputs
 from mnist_cnn.serve.inputs import InputError, PredictRequest
@@ -41,7 +41,8 @@ PAGE_HEADERS = {
 FORM_FIELDS = ("file", "include_image")
 MAX_EXPLAIN_IMAGES = 8  # each costs a batch of occluded copies and ~50 KB of feature maps
 EXPLAIN_DESCRIPTION = (
-    "Same inputs as /v1/predict (at most 8 images). Each prediction gains `explanation`: `saliency` (a 28×28 grid: "
+    f"Same inputs as /v1/predict (at most {MAX_EXPLAIN_IMAGES} images). Each prediction gains `explanation`: "
+    "`saliency` (a 28×28 grid: "
     "how much hiding the pixel's patches lowers the log-odds of the answer), `layers` (each convolution and pooling "
     "layer: name, kind, shape [H, W, C], max_activation, channel_max, and `maps`: base64 of uint8 C×H×W, 255 = the "
     "layer's maximum) and `feature_maps_missing` (null, or why there are none and what command makes them)."
@@ -172,8 +173,6 @@ async def _read_request(request: Request, limits: Limits):
 
 def _explainer_for(served: ServedModel) -> Explainer:
     """The served model's Explainer: its runtime, plus feature maps where the model file has them."""
-    from mnist_cnn.explain.explainer import for_file
-
     if not served.facts.get("file"):
         return Explainer(served.runtime, None, "the served model's file is not known, so it has no feature maps")
     return for_file(served.facts["file"], served.runtime)
