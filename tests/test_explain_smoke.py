@@ -65,7 +65,7 @@ def test_feature_model_outputs_equal_keras_intermediate_activations(smoke_run, m
     from mnist_cnn.inference import modelfiles
     from mnist_cnn.runs import manifest
 
-    record = manifest.read(smoke_run).exports["onnx_features"]
+    record = manifest.read(smoke_run).exports["onnx"]["features"]
     assert record["verification"]["images"] == 1000  # the smoke run's whole test set
     assert record["verification"]["argmax_agreement"] == 1.0
     path = smoke_run.root / record["file"]

@@ -34,14 +34,13 @@ ARTIFACTS = {
     "litert": ("model.tflite", "litert"),
     "litert_int8": ("model-int8.tflite", "litert"),
     "saved_model": ("saved_model", "tf_saved_model"),
-    "onnx_features": ("features.onnx", "onnx"),  # made with "onnx": the model plus its conv/pooling outputs
 }
 FORMATS = ("onnx", "litert", "saved_model")
 INPUT_NAME = "image"  # what the exported model's input is called (ONNX and the SavedModel signature)
 # Pass marks: share of test images whose top class agrees with Keras, and accuracy difference (fraction).
 MIN_AGREEMENT = 0.9995
 MAX_ACCURACY_DROP = {"float": 0.0001, "int8": 0.002}
-FEATURES_KEY = "onnx_features"
+FEATURES_KEY = "onnx_features"  # features.onnx (made with "onnx", recorded in its entry as "features")
 FEATURE_CHECK_IMAGES = 256  # test images on which each feature map is compared with Keras'
 MAX_FEATURE_DIFF = 1e-4  # of the layer's largest activation: float32 rounding, not a different model
 # package needed -> pip extra; converting needs the first ones, verifying the last.
@@ -323,35 +322,34 @@ def export_run(
             failures.append(str(exc))
             continue
         record.update(source_checkpoint=source.checkpoint, source_sha256=source.expected_sha256)
-        if out is None:
-            record["file"] = f"{EXPORT_DIR}/{target.name}"
-            _record(run, key, record)
-        else:
-            record["file"] = str(target)
-        records.append(record)
+        record["file"] = f"{EXPORT_DIR}/{target.name}" if out is None else str(target)
         _log_export(log, key, target, record)
-        if key == "onnx":
+        if key == "onnx":  # its feature-map companion, recorded inside the onnx entry
             try:
-                records += _export_features_of(run, model, source, folder, out, (reference, images, labels), log)
+                record["features"] = _features_of(model, source, folder, out, (reference, images, labels), log)
             except ExportError as exc:
                 failures.append(str(exc))
+                record["features"] = None
+        if out is None:
+            _record(run, key, record)
+        records.append(record)
     if failures:
         raise ExportError("; ".join(failures))
     return records
 
 
-def _export_features_of(run: RunDir, model, source, folder: Path, out: Path | None, test_set: tuple, log) -> list[dict]:
-    """features.onnx beside model.onnx, recorded in the run's manifest like it (nothing when no conv/pool layer)."""
-    target = folder / ARTIFACTS[FEATURES_KEY][0]
+def _features_of(model, source, folder: Path, out: Path | None, test_set: tuple, log) -> dict | None:
+    """features.onnx beside model.onnx and its record (None when the model has no conv/pooling layer)."""
+    from mnist_cnn.explain.features import FEATURES_FILE
+
+    target = folder / FEATURES_FILE
     record = export_features(model, target, *test_set)
     if record is None:
-        return []
+        return None
     record.update(source_checkpoint=source.checkpoint, source_sha256=source.expected_sha256)
     record["file"] = f"{EXPORT_DIR}/{target.name}" if out is None else str(target)
-    if out is None:
-        _record(run, FEATURES_KEY, record)
-    _log_export(log, FEATURES_KEY, target, record)
-    return [record]
+    _log_export(log, "onnx features", target, record)
+    return record
 
 
 def _log_export(log: Callable[[str], None], key: str, target: Path, record: dict) -> None:

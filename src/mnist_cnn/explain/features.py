@@ -20,7 +20,7 @@ from mnist_cnn.inference import modelfiles
 from mnist_cnn.inference.modelfiles import ModelError, ModelSource
 
 FEATURES_FILE = "features.onnx"  # beside model.onnx in a run's export/ folder
-EXPORT_KEY = "onnx_features"  # its entry in the run manifest's exports
+# Recorded in the run manifest as exports["onnx"]["features"] (file, sha256, layers, verification).
 METADATA_KEY = "mnist_cnn.feature_layers"  # ONNX metadata: JSON list of FeatureLayer.as_dict()
 # The feature model's probabilities must match the served model's on probe images, or its maps
 # would explain some other model (a stale file from an older export).
@@ -95,7 +95,8 @@ def _recorded_features(source: ModelSource) -> tuple[Path, str | None] | str:
     from mnist_cnn.runs import manifest
 
     exports = manifest.read(source.run).exports
-    entry = exports.get(EXPORT_KEY)
+    onnx_entry = exports.get("onnx")
+    entry = onnx_entry.get("features") if isinstance(onnx_entry, dict) else None
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         return f"this run's export has no feature-map model; run: {rerun_hint(source.run.root)}"
     served = exports.get(source.export) if source.export else None
