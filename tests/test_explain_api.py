@@ -16,28 +16,26 @@ from mnist_cnn.serve.model import ServedModel
 FACTS = {"name": "demo", "kind": "checkpoint", "runtime": "numpy"}  # no "file": no feature maps to find
 
 
-class LinearRuntime:
-    """A fixed random linear model with softmax; it records every batch it saw."""
+class BandRuntime:
+    """Digit k's logit is the ink in rows 4 + 2k and 5 + 2k; it records every batch it saw."""
 
     name = "numpy"
 
     def __init__(self):
-        self.weights = np.random.default_rng(0).normal(size=(784, 10)).astype(np.float32)
         self.batches: list[np.ndarray] = []
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         self.batches.append(images)
-        logits = images.reshape(len(images), 784) @ self.weights
+        logits = images[:, 4:24, :, 0].reshape(len(images), 10, 2 * 28).sum(axis=2)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def digit_pixels() -> np.ndarray:
-    """A bar-and-hook "7"-ish stroke, white on black, in [0, 1]."""
+    """A "T"-like digit, white on black, in [0, 1]: its bar lies in BandRuntime's band 2 (rows 8-9)."""
     pixels = np.zeros((28, 28), np.float32)
-    pixels[6:8, 8:20] = 1.0
-    for row in range(8, 24):
-        pixels[row, 19 - (row - 8) // 2 : 21 - (row - 8) // 2] = 1.0
+    pixels[8:10, 6:22] = 1.0
+    pixels[10:22, 13:15] = 0.8
     return pixels
 
 
@@ -62,7 +60,7 @@ class PooledFeatures:
 
 @pytest.fixture
 def runtime():
-    return LinearRuntime()
+    return BandRuntime()
 
 
 def client_for(runtime, explainer=None) -> TestClient:

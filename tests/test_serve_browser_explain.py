@@ -35,20 +35,18 @@ return n;
 
 
 @pytest.fixture(scope="module")
-def served(smoke_run):
-    served = load_served(str(smoke_run.root))
-    with running(create_app(served)) as url:
-        yield served, url
-
-
-@pytest.fixture(scope="module")
-def page(served):
+def browsing(smoke_run):
+    """(driver, url): Chromium on the page of a server for the smoke run, for this module's tests."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail(MISSING)  # CI installs them (.ci/run): a missing browser must not pass silently
-    _, url = served
-    with chromium() as driver:
+    with running(create_app(load_served(str(smoke_run.root)))) as url, chromium() as driver:
         driver.get(url + "/")
-        yield driver
+        yield driver, url
+
+
+@pytest.fixture
+def page(browsing):
+    return browsing[0]
 
 
 def explained(driver) -> None:
@@ -62,8 +60,8 @@ def explained(driver) -> None:
     WebDriverWait(driver, WAIT).until(done)
 
 
-def test_drawn_digit_shows_one_tile_grid_per_conv_and_pool_layer_and_a_saliency_overlay(page, served):
-    _, url = served
+def test_drawn_digit_shows_one_tile_grid_per_conv_and_pool_layer_and_a_saliency_overlay(browsing):
+    page, url = browsing
     assert page.find_element("id", "explain").get_attribute("open") is not None  # open on a desktop-sized window
     draw(page, page.find_element("id", "pad"), SEVEN, "pen")
     explained(page)

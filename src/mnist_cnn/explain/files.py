@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mnist_cnn.explain.explainer import Explainer
 from mnist_cnn.inference import imaging
-from mnist_cnn.inference.predict import Report, collect
+from mnist_cnn.inference.predict import Report, _saved_name, collect
 
 
 @dataclass
@@ -18,15 +18,6 @@ class ExplainReport:
     explained: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     feature_maps_missing: str | None = None
-
-
-def _panel_name(out: Path, path: Path, used: set[str]) -> Path:
-    """A unique PNG name in `out` for `path` (two inputs may share a stem)."""
-    name, counter = f"{path.stem}.png", 2
-    while name in used:
-        name, counter = f"{path.stem}-{counter}.png", counter + 1
-    used.add(name)
-    return out / name
 
 
 def explain_files(load_explainer, inputs: Iterable[str], out: Path) -> ExplainReport:
@@ -50,7 +41,7 @@ def explain_files(load_explainer, inputs: Iterable[str], out: Path) -> ExplainRe
     used: set[str] = set()
     for path, result in prepared:
         explanation = explainer.explain(result.image)
-        panel = _panel_name(out, path, used)
+        panel = _saved_name(out, path, used)  # as --save-preprocessed names them: two inputs may share a stem
         write_panel(explanation, panel, title=f"{path.name}: {explanation.digit}")
         top = explanation.top(3)
         report.explained.append(
