@@ -8,16 +8,7 @@ from pathlib import Path
 
 import click
 
-from mnist_cnn.cli.common import console, emit_json, err, json_option
-
-
-class _TuneGroup(click.Group):
-    """`tune CONFIG ...` means `tune start CONFIG ...`; `tune run|status|report ...` are subcommands."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["start", *args]
-        return super().parse_args(ctx, args)
+from mnist_cnn.cli.common import StartByDefault, console, emit_json, err, json_option
 
 
 def _workers_option(fn):
@@ -27,7 +18,7 @@ def _workers_option(fn):
     )(fn)
 
 
-@click.group(cls=_TuneGroup)
+@click.group(cls=StartByDefault)  # `tune CONFIG ...` is `tune start CONFIG ...`
 def tune() -> None:
     """Search hyper-parameters (Optuna), then re-train the best over seeds and compare on test data.
 
