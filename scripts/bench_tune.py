@@ -79,7 +79,7 @@ def main() -> None:
         parser.add_argument("--" + knob.replace("_", "-"), type=int)
     parser.add_argument("--startup-trials", type=int, default=5)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="Extra config override for every study (e.g. reproducibility.intra_op_threads=1).")  # fmt: skip
+                        help="Extra config override for every study (reproducibility.intra_op_threads=1).")  # fmt: skip
     parser.add_argument("--skip-two-workers", action="store_true")
     parser.add_argument("--keep", type=Path, help="Keep the tune directories here (default: a temporary folder).")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "tune-benchmark.json")
