@@ -16,6 +16,7 @@ import click
 from mnist_cnn.cli.common import err, fast_exit_requested
 from mnist_cnn.cli.data import data
 from mnist_cnn.cli.evaluate import evaluate
+from mnist_cnn.cli.explain import explain
 from mnist_cnn.cli.export import export
 from mnist_cnn.cli.models import models
 from mnist_cnn.cli.predict import predict
@@ -23,6 +24,7 @@ from mnist_cnn.cli.runs import runs
 from mnist_cnn.cli.serve import serve
 from mnist_cnn.cli.sweep import sweep
 from mnist_cnn.cli.train import train
+from mnist_cnn.cli.tune import tune
 from mnist_cnn.errors import EXIT_RUNTIME, EXIT_USAGE, MnistCnnError, first_line
 
 
@@ -33,8 +35,9 @@ def cli(debug: bool) -> None:
     """Reproducible training of convolutional networks on MNIST."""
 
 
-for command in (train, data, models, evaluate, predict, export, runs, serve, sweep):
+for command in (train, data, models, evaluate, predict, export, runs, serve, sweep, tune):
     cli.add_command(command)
+cli.add_command(explain)
 
 
 def entry() -> None:
