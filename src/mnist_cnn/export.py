@@ -23,10 +23,10 @@ import numpy as np
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.inference import modelfiles
 from mnist_cnn.inference.modelfiles import MissingRuntimeError
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.manifest import FINISHED
-from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
+from mnist_cnn.runs.rundir import EXPORT_DIR, RunDir, RunError, file_sha256
 
-EXPORT_DIR = "export"  # inside the run directory
 # manifest key -> (file or folder name, format given to keras' model.export)
 ARTIFACTS = {
     "onnx": ("model.onnx", "onnx"),
@@ -226,9 +226,9 @@ def export_run(
     """
     keys = list(dict.fromkeys(key_for(f, quantize) for f in formats))
     check_available({"litert_int8": "litert"}.get(k, k) for k in keys)
-    manifest = run.read_manifest()
-    if manifest.get("status") not in FINISHED:
-        raise RunError(f"{run.root}: run is {manifest.get('status')!r}; only a finished run can be exported")
+    status = manifests.read(run).status
+    if status not in FINISHED:
+        raise RunError(f"{run.root}: run is {status!r}; only a finished run can be exported")
     source = modelfiles.from_run(run, checkpoint)
     from mnist_cnn.tfquiet import import_tensorflow
 
@@ -238,7 +238,7 @@ def export_run(
     from mnist_cnn.inference.runtimes import KerasRuntime
 
     reference = KerasRuntime(model).probabilities(images)
-    folder = out or run.root / EXPORT_DIR
+    folder = out or run.exports
     records, failures = [], []
     for key in keys:
         target = folder / ARTIFACTS[key][0]
@@ -265,11 +265,9 @@ def export_run(
 
 def _record(run: RunDir, key: str, record: dict) -> None:
     """Add the artifact to the manifest as it is now on disk (re-read: nothing else is overwritten)."""
-    manifest = run.read_manifest()
-    exports = manifest.get("exports") if isinstance(manifest.get("exports"), dict) else {}
-    exports[key] = record
-    manifest["exports"] = exports
-    run.write_manifest(manifest)
+    manifest = manifests.read(run)
+    manifest.exports[key] = record
+    manifests.write(run, manifest)
 
 
 def _test_set(run: RunDir, data_path: str | None, log) -> tuple[np.ndarray, np.ndarray]:

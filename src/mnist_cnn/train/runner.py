@@ -65,7 +65,7 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
         if data.validation_is_test:
             log("Warning: the test set is used for validation; test metrics are then not an unbiased estimate.")
         _print_summary(model, log)
-        plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plots / "samples.png")
+        plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plot("samples"))
         training.compile_model(model, cfg, len(data.x_train))
         return _fit_and_finish(model, cfg, data, committer, [], log)
 
@@ -265,6 +265,6 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> d
         "evaluate_seconds": round(time.perf_counter() - started, 3),
     }
     atomic.write_json(run.metrics, metrics)
-    plots.plot_history(session.rows, run.plots / "history.png")
+    plots.plot_history(session.rows, run.plot("history"))
     evaluate.write_plots(run, data.x_test, data.y_test, probs, summary)
     return metrics
