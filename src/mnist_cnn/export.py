@@ -210,6 +210,20 @@ def export_one(model, key: str, target: Path, reference: np.ndarray, images: np.
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@dataclass
+class Trained:
+    """What a training process already holds, handed to the end-of-training export instead of re-read from disk."""
+
+    model: object  # the Keras model whose weights the scored checkpoint holds
+    checkpoint: str  # which checkpoint that is ("last" or "best")
+    checkpoint_sha256: str
+    images: np.ndarray  # the run's test images, scaled float32 (N, 28, 28, 1)
+    labels: np.ndarray
+    reference: np.ndarray  # the model's probabilities on `images` (from the test scoring)
+    manifest: manifests.Manifest  # the training process's manifest object, updated in place
+    save_manifest: Callable[[], None]  # writes it (the training process's one writer)
+
+
 def export_run(
     run: RunDir,
     formats: list[str],
@@ -238,19 +252,37 @@ def export_run(
     from mnist_cnn.inference.runtimes import KerasRuntime
 
     reference = KerasRuntime(model).probabilities(images)
+    trained = Trained(model, source.checkpoint, source.expected_sha256, images, labels, reference, None, None)
+    return _export_all(run, trained, keys, out, lambda key, record: _record(run, key, record), log)
+
+
+def export_trained(run: RunDir, trained: Trained, formats: list[str], log: Callable[[str], None] = print) -> list[dict]:
+    """Export the model a training process holds, verified on its test arrays, recorded in its manifest object."""
+    keys = list(dict.fromkeys(key_for(f, None) for f in formats))
+    check_available(keys)
+
+    def record_in_memory(key: str, record: dict) -> None:
+        trained.manifest.exports[key] = record
+        trained.save_manifest()
+
+    return _export_all(run, trained, keys, None, record_in_memory, log)
+
+
+def _export_all(run: RunDir, trained: Trained, keys: list[str], out: Path | None, record_fn, log) -> list[dict]:
+    """Convert, verify and keep each artifact; every format is tried, failures reported together."""
     folder = out or run.exports
     records, failures = [], []
     for key in keys:
         target = folder / ARTIFACTS[key][0]
         try:
-            record = export_one(model, key, target, reference, images, labels)
+            record = export_one(trained.model, key, target, trained.reference, trained.images, trained.labels)
         except ExportError as exc:
             failures.append(str(exc))
             continue
-        record.update(source_checkpoint=source.checkpoint, source_sha256=source.expected_sha256)
+        record.update(source_checkpoint=trained.checkpoint, source_sha256=trained.checkpoint_sha256)
         if out is None:
             record["file"] = f"{EXPORT_DIR}/{target.name}"
-            _record(run, key, record)
+            record_fn(key, record)
         else:
             record["file"] = str(target)
         records.append(record)
@@ -280,12 +312,21 @@ def _test_set(run: RunDir, data_path: str | None, log) -> tuple[np.ndarray, np.n
     return preparation.scale(prepared.x_test), prepared.y_test
 
 
-def export_after_training(run: RunDir, formats: list[str], log: Callable[[str], None]) -> None:
-    """The end-of-training export: the run is already complete, so a failure leaves it intact and says how to retry."""
+def export_after_training(
+    run: RunDir, formats: list[str], log: Callable[[str], None], trained: Trained | None = None
+) -> None:
+    """The end-of-training export: the run is already complete, so a failure leaves it intact and says how to retry.
+
+    With `trained` (what the training process holds) nothing is re-read from disk; without it the
+    finished run's checkpoint, test set and manifest are read back, as `mnist-cnn export` does.
+    """
     if not formats:
         return
     try:
-        export_run(run, list(formats), log=log)
+        if trained is None:
+            export_run(run, list(formats), log=log)
+        else:
+            export_trained(run, trained, list(formats), log=log)
     except MnistCnnError as exc:
         raise ExportError(
             f"training completed ({run.root}), but the export failed: {first_line(exc, 600)}; "
