@@ -48,8 +48,9 @@ def exported_run(tmp_path):
     run = rundir.create(tmp_path / "runs", "tiny")
     cfg = config.load(SMOKE)
     atomic.write_text(run.config, config.to_yaml(cfg))
-    rows = [{"epoch": 1, "loss": 1.0, "accuracy": 0.7, "val_loss": 0.9, "val_accuracy": 0.75, "learning_rate": 0.002},
-            {"epoch": 2, "loss": 0.5, "accuracy": 0.85, "val_loss": 0.6, "val_accuracy": 0.8, "learning_rate": 0.002}]  # fmt: skip
+    columns = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+    rows = [dict(zip(columns, values, strict=True)) for values in [(1, 1.0, 0.7, 0.9, 0.75, 0.002),
+                                                                    (2, 0.5, 0.85, 0.6, 0.8, 0.002)]]  # fmt: skip
     rundir.write_history(run, rows)
     plots.plot_history(rows, run.plot("history"))
     atomic.write_json(run.metrics, {"checkpoint": "last", "test": {"accuracy": 0.8125, "loss": 0.61}, "epochs": 2})
