@@ -179,3 +179,23 @@ def test_runs_table_and_latest_run(exported_run, tmp_path):
     assert mc.latest_run(tmp_path) is None
     with pytest.raises(mc.UsageError, match="no such runs directory"):
         mc.runs(tmp_path / "nowhere")
+
+
+def test_a_planned_sweep_is_the_cli_s_plan_and_reports_what_is_missing(tmp_path, run_cli):
+    import mnist_cnn as mc
+
+    study = mc.sweep(SMOKE, seeds=2, grid={"train.batch_size": [16, 32]}, sweep_dir=tmp_path / "api", run=False)
+    cli = run_cli("sweep", str(SMOKE), "--seeds", "2", "--grid", "train.batch_size=16,32",
+                  "--sweep-dir", str(tmp_path / "cli"), "--plan-only")  # fmt: skip
+    assert cli.code == 0, cli.err
+    assert (tmp_path / "api" / "plan.json").read_text() == (tmp_path / "cli" / "plan.json").read_text()
+    assert study.trials == 4 and [r["state"] for r in study.status()] == ["pending"] * 4
+    assert repr(study) == f"Sweep('{tmp_path / 'api'}', 4 trials: 4 pending)"
+    report = study.report()
+    assert [p["point"] for p in report["points"]] == ["train.batch_size=16", "train.batch_size=32"]
+    assert len(report["unfinished"]) == 4 and "| train.batch_size=16 | 0 of 2 |" in repr(report)
+    assert "not counted" in report._repr_html_() and study.runs() == []
+    assert mc.open_sweep(tmp_path / "api").trials == 4
+    with pytest.raises(mc.ConfigError, match="train.batch_size"):
+        mc.sweep(SMOKE, grid={"train.batch_size": [0]}, sweep_dir=tmp_path / "bad", run=False)
+    assert not (tmp_path / "bad").exists()
