@@ -81,6 +81,10 @@ def test_every_public_name_is_documented():
 
     doc = (ROOT / "docs" / "python-api.md").read_text()
     missing = [name for name in mnist_cnn.__all__ if f"`{name}" not in doc]
+    for cls in (mnist_cnn.Run, mnist_cnn.Sweep, mnist_cnn.Predictions, mnist_cnn.Evaluation, mnist_cnn.RunTable,
+                mnist_cnn.SweepReport):  # fmt: skip
+        missing += [f"{cls.__name__}.{n}" for n in vars(cls) if not n.startswith("_") and f"`{n}" not in doc]
+    missing += [f"Prediction.{n}" for n in mnist_cnn.Prediction.__dataclass_fields__ if f"`{n}" not in doc]
     assert not missing, f"not in docs/python-api.md: {missing}"
 
 

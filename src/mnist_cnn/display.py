@@ -1,7 +1,7 @@
 """Small HTML building blocks for Jupyter cards (IPython's `_repr_html_` protocol): images inline, bars, tables.
 
 Hand-written rather than a templating library: a card is a few escaped strings, and the API must
-stay importable without Jupyter, IPython or matplotlib installed.
+stay importable without Jupyter, IPython or matplotlib installed (and NumPy is imported only to draw).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import base64
 import html
 import io
 from pathlib import Path
-
-import numpy as np
 
 CARD_STYLE = "border:1px solid #ccc;border-radius:6px;padding:8px 12px;margin:4px;display:inline-block;"
 BAR_COLOUR, TOP_COLOUR = "#9ab", "#2a7"
@@ -22,8 +20,9 @@ def escape(value: object) -> str:
     return html.escape(str(value))
 
 
-def png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image) -> bytes:
     """A 2-D float image in [0, 1] (or uint8) as 8-bit grayscale PNG bytes."""
+    import numpy as np
     from PIL import Image
 
     pixels = np.asarray(image)
@@ -52,6 +51,8 @@ def file_img_tag(path: Path, width: int | None = None) -> str:
 
 def probability_bars(probabilities, highlight: int | None = None) -> str:
     """Ten horizontal bars, one per digit, the chosen one highlighted."""
+    import numpy as np
+
     rows = []
     for digit, p in enumerate(np.asarray(probabilities, dtype=np.float64)):
         colour = TOP_COLOUR if digit == highlight else BAR_COLOUR
