@@ -203,3 +203,15 @@ def test_a_planned_sweep_is_the_cli_s_plan_and_reports_what_is_missing(tmp_path,
     with pytest.raises(mc.ConfigError, match="train.batch_size"):
         mc.sweep(SMOKE, grid={"train.batch_size": [0]}, sweep_dir=tmp_path / "bad", run=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_latest_run_of_any_status_is_the_last_started(exported_run, tmp_path):
+    import mnist_cnn as mc
+
+    later = rundir.create(tmp_path / "runs", "later")
+    m = manifests.Manifest(status="interrupted", name="later", seed=1, started_at="2999-01-01T00:00:00+00:00")
+    manifests.write(later, m)
+    (tmp_path / "runs" / "torn").mkdir()
+    (tmp_path / "runs" / "torn" / "manifest.json").write_text('{"status": "compl')
+    assert mc.latest_run(tmp_path / "runs").path == exported_run.root  # the latest *finished* one
+    assert mc.latest_run(tmp_path / "runs", finished=False).status == "interrupted"

@@ -112,12 +112,23 @@ def open_run(path: str | Path) -> Run:
 
 
 def latest_run(runs_dir: str | Path = "runs", finished: bool = True) -> Run | None:
-    """The most recently finished run under `runs_dir` (any status when `finished=False`), or None."""
+    """The most recently finished run under `runs_dir` (with `finished=False`: the last one started, any status)."""
     from mnist_cnn.runs import listing
-    from mnist_cnn.runs.manifest import FINISHED, STATUSES
+    from mnist_cnn.runs import manifest as manifests
+    from mnist_cnn.runs.rundir import MANIFEST_FILE, RunError
 
-    found = listing.latest_run(runs_dir, FINISHED if finished else STATUSES)
-    return None if found is None else Run(found)
+    if finished:
+        found = listing.latest_run(runs_dir)
+        return None if found is None else Run(found)
+    started = []
+    for path in Path(runs_dir).glob(f"*/{MANIFEST_FILE}"):
+        try:
+            moment = manifests.parse_time(manifests.read(RunDir(path.parent)).started_at)
+        except RunError:
+            continue  # a damaged run folder is not "the last run"; runs() lists it with a note
+        if moment is not None:
+            started.append((moment, path.parent.name, path.parent))
+    return Run(max(started)[2]) if started else None
 
 
 def runs(runs_dir: str | Path = "runs", sort: str = "started", reverse: bool = False):
