@@ -10,11 +10,11 @@ from collections.abc import Iterator
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(KeyboardInterrupt):
+class Interrupted(BaseException):
     """Raised in the main thread when SIGINT or SIGTERM arrives.
 
-    A KeyboardInterrupt (so a BaseException), so that broad `except Exception` blocks in libraries
-    cannot swallow it, and so that Jupyter shows Ctrl-C (interrupt the kernel) in a cell the usual way.
+    A BaseException, like KeyboardInterrupt, so that broad `except Exception` blocks in
+    libraries cannot swallow it.
     """
 
     def __init__(self, signum: int):
