@@ -9,8 +9,10 @@ messages the CLI prints; nothing here exits the process. Training prints one lin
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+import signal
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +80,9 @@ def train(
 
     cfg = load_config(config, overrides, runs_dir, data)
     console = console_for(log, verbose)
-    try:
+    # From Python (not the CLI, which passes its own console and turns signals into exit codes).
+    with interrupt_as_keyboard_interrupt(console, enabled=console is not log):
         outcome = runner.start(cfg, load_mnist(cfg.data.path, log=console), console)
-    except KeyboardInterrupt:
-        if console is not log:  # called from Python, not by the CLI (which prints the shell's resume command)
-            _resume_hint(console)
-        raise
     run = Run(outcome.run)
     run.last_session = outcome
     return run
@@ -100,10 +99,27 @@ def resume_session(run: RunDir, overrides: list[str], data: str | Path | None, c
     return runner.resume(run, sets, lambda cfg: load_mnist(cfg.data.path, log=console), console)
 
 
-def _resume_hint(console) -> None:
-    """After an interrupt, the Python line that continues the run."""
-    if console.run is not None:
+@contextlib.contextmanager
+def interrupt_as_keyboard_interrupt(console, enabled: bool = True) -> Iterator[None]:
+    """Ctrl-C during training (Jupyter's "interrupt kernel" too) reaches a Python caller as KeyboardInterrupt.
+
+    The run is already recorded `interrupted` by then; this adds the Python line that resumes it.
+    The training loop's own `Interrupted` (a BaseException, so that the CLI maps it to exit code
+    130/143 past click) is what a SIGTERM still raises.
+    """
+    from mnist_cnn.interrupts import Interrupted
+
+    try:
+        yield
+    except (Interrupted, KeyboardInterrupt) as exc:
+        if not enabled:
+            raise
+        if console.run is None:  # before the run directory was made: nothing to resume
+            raise
         console(f"In Python: mnist_cnn.open_run({str(console.run.root)!r}).resume()")
+        if isinstance(exc, Interrupted) and exc.signum == signal.SIGINT:
+            raise KeyboardInterrupt(f"training interrupted; the run is resumable: {console.run.root}") from None
+        raise
 
 
 def open_run(path: str | Path) -> Run:

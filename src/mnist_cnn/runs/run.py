@@ -177,11 +177,8 @@ class Run:
 
         overrides = [f"train.epochs={int(epochs)}"] if epochs is not None else []
         console = api.console_for(log, verbose)
-        try:
+        with api.interrupt_as_keyboard_interrupt(console):
             self.last_session = api.resume_session(self.dir, overrides, data, console)
-        except KeyboardInterrupt:
-            api._resume_hint(console)
-            raise
         return self.refresh()
 
     def compare(self, other: Run | str | Path) -> dict:
