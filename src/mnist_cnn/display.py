@@ -62,7 +62,7 @@ def probability_bars(probabilities, highlight: int | None = None) -> str:
             f'width:{max(0.0, min(1.0, p)) * 120:.1f}px"></div></td>'
             f'<td style="padding:0 4px;text-align:right;font-size:85%">{100 * p:.1f}%</td></tr>'
         )
-    return f'<table style="border-collapse:collapse;line-height:1">{"".join(rows)}</table>'
+    return f'<table style="border-collapse:collapse;line-height:1;font-size:80%">{"".join(rows)}</table>'
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:
