@@ -32,7 +32,7 @@ CHECKPOINTS_DIR = "checkpoints"
 PLOTS_DIR = "plots"
 EXPORT_DIR = "export"
 TENSORBOARD_DIR = "tensorboard"
-PLOT_NAMES = ("history", "samples", "confusion_matrix", "misclassified", "robustness")  # plots/<name>.png
+PLOT_NAMES = ("history", "samples", "confusion_matrix", "misclassified", "filters", "robustness")  # plots/<name>.png
 
 
 class RunError(MnistCnnError):

@@ -271,6 +271,7 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> t
     }
     atomic.write_json(run.metrics, metrics)
     plots.plot_history(session.rows, run.plot("history"))
+    plots.plot_first_layer_filters(model, run.plot("filters"))  # the kernels the test metrics used
     evaluate.write_plots(run, data.x_test, data.y_test, probs, summary)
     scored = {"model": model, "checkpoint": which, "checkpoint_sha256": record.sha256, "images": images,
               "labels": data.y_test, "reference": probs}  # fmt: skip
