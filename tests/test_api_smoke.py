@@ -23,6 +23,8 @@ def _interrupt_after_first_epoch(runs_dir, stop: threading.Event) -> None:
         for path in runs_dir.glob("*/manifest.json"):
             try:
                 if json.loads(path.read_text())["epochs_completed"] >= 1:
+                    # Epoch 1 is committed a moment before its line is printed; epoch 2 takes seconds.
+                    time.sleep(0.5)
                     os.kill(os.getpid(), signal.SIGINT)
                     return
             except (OSError, ValueError, KeyError):
