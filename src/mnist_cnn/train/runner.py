@@ -255,7 +255,8 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> t
     if weights_sha256(trained) == record.weights_sha256:
         model = trained
     else:
-        model = modelfiles.load(modelfiles.from_run(run, which))
+        # The manifest record this process holds (no re-read); the file is checked against its hash.
+        model = modelfiles.load(modelfiles.ModelSource(record.path(run, which), run, which, record.sha256))
     images = scale(data.x_test)
     summary, probs = evaluate.score(model, images, data.y_test)
     metrics = {
