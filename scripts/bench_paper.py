@@ -55,7 +55,9 @@ def digits(images: int, fonts: int, start: int, seed: int) -> list[tuple[str, np
     return out
 
 
-def read_all(images: int, fonts: int, start: int, seed: int, cache: Path | None, uncleaned: bool = True) -> dict:
+def read_all(
+    images: int, fonts: int, start: int, seed: int, cache: Path | None, uncleaned: bool = True, kinds: tuple = ()
+) -> dict:
     """Every photo's 28×28 with and without page cleaning, per hand and kind (cached in an .npz)."""
     if cache and cache.exists():
         with np.load(cache) as stored:
@@ -63,7 +65,7 @@ def read_all(images: int, fonts: int, start: int, seed: int, cache: Path | None,
     arrays = {}
     for hand, x, y in digits(images, fonts, start, seed):
         arrays[f"{hand}/labels"] = y
-        for kind in paper_photos.KINDS:
+        for kind in kinds or paper_photos.KINDS:
             started = time.perf_counter()
             now, before = [], []
             for i, digit in enumerate(x):
@@ -100,7 +102,7 @@ def measure(models: list[str], arrays: dict) -> dict:
     for hand in sorted({key.split("/")[0] for key in arrays}):
         labels = arrays[f"{hand}/labels"]
         rows = {}
-        for kind in paper_photos.KINDS:
+        for kind in (k for k in paper_photos.KINDS if f"{hand}/{k}/now" in arrays):
             now = arrays[f"{hand}/{kind}/now"], arrays[f"{hand}/{kind}/now/found"]
             rows[kind] = {"images": int(len(labels)), "no_digit_found": int((~now[1]).sum()), "models": {}}
             for m, runtime in runtimes.items():
@@ -157,14 +159,22 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true", help="measure preprocessing time instead")
     parser.add_argument("--no-before", action="store_true", help="skip reading without page cleaning (half the time)")
     parser.add_argument("--cache", type=Path, help="an .npz keeping the preprocessed photos (reused when it exists)")
+    parser.add_argument("--kinds", help="comma-separated paper kinds (plain is always added); default: all")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    kinds = ()
+    if args.kinds:
+        kinds = tuple(k for k in paper_photos.KINDS if k == "plain" or k in args.kinds.split(","))
+        unknown = set(args.kinds.split(",")) - set(paper_photos.KINDS)
+        if unknown:
+            choices = ", ".join(paper_photos.KINDS)
+            parser.error(f"unknown paper kind(s) {', '.join(sorted(unknown))}; choose from {choices}")
     if args.timing:
         report = {"timing_ms": timing(args.images, args.seed)}
     elif not args.models:
         parser.error("give at least one MODEL (a run directory or a model file), or --timing")
     else:
-        arrays = read_all(args.images, args.fonts, args.start, args.seed, args.cache, uncleaned=not args.no_before)
+        arrays = read_all(args.images, args.fonts, args.start, args.seed, args.cache, not args.no_before, kinds)
         report = {"seed": args.seed, "start": args.start, "command": " ".join(sys.argv), **measure(args.models, arrays)}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -24,6 +24,7 @@ NOTES = {  # what each kind of page must be told apart by (a margin line may als
     "margin": ("margin line removed", "stray mark"),
     "shadow": ("uneven light corrected",),
     "gradient": ("uneven light corrected",),
+    "framed": ("frame around the digit removed", "stray mark"),  # a frame clear of the digit is a mark
 }
 
 
@@ -94,6 +95,41 @@ def test_a_stroke_crossing_ruled_lines_stays_connected(line_ink: float) -> None:
     rows = np.flatnonzero(ink.any(axis=1))
     assert rows.min() <= 81 and rows.max() >= 168  # the whole stroke, through both lines
     assert not ink[:, :100].any() and not ink[:, 220:].any()  # nothing left of the lines
+
+
+def framed_page(frame_ink: float, touching: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A slanted '1' inside a box drawn around it (darkness `frame_ink`), and the same page without the box."""
+    g = np.ones((260, 300), np.float32)
+    for row in range(70, 190):
+        col = 140 + (row - 70) // 8
+        g[row, col : col + 7] = 0.1
+    if touching:  # a foot stroke running into the box's right side
+        g[182:189, 150:231] = 0.1
+    plain = g.copy()
+    box = np.ones_like(g)
+    box[50:54, 60:232] = box[206:210, 60:232] = 1 - frame_ink
+    box[50:210, 60:64] = box[50:210, 228:232] = 1 - frame_ink
+    return np.minimum(g, box), plain
+
+
+@pytest.mark.parametrize("frame_ink", [0.4, 0.9], ids=["grey-box", "as-dark-as-the-ink"])
+@pytest.mark.parametrize("touching", [False, True], ids=["clear", "touching"])
+def test_a_box_around_the_digit_is_removed(frame_ink: float, touching: bool) -> None:
+    framed, plain = framed_page(frame_ink, touching)
+    result, reference = preprocess_array(framed), preprocess_array(plain)
+    assert any("frame around the digit removed" in n for n in result.notes), result.notes
+    assert corr(result.image, reference.image) > 0.95
+    assert np.abs(result.image - reference.image).mean() < 0.03
+
+
+def test_an_empty_square_outline_is_writing_not_a_frame() -> None:
+    """A 0 drawn as a square encloses no ink: it is the digit, not a box around one."""
+    g = np.ones((200, 200), np.float32)
+    g[50:56, 60:140] = g[144:150, 60:140] = 0.1
+    g[50:150, 60:66] = g[50:150, 134:140] = 0.1
+    result = preprocess_array(g)
+    assert not any("frame" in n for n in result.notes), result.notes
+    assert result.image.max() > 0.5 and result.image[4:24, 4:24].mean() > 0.1
 
 
 def test_ruled_lines_alone_are_no_digit() -> None:

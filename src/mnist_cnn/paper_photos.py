@@ -2,7 +2,8 @@
 
 A 28×28 digit (an MNIST test image, or a font's glyph) is enlarged and written in dark or blue ink
 on a page of one KIND — plain, ruled, squared, a notebook margin, a shadow across it, a lighting
-gradient — at a random size, position and resolution, with sensor noise and JPEG compression.
+gradient, a box drawn around the digit — at a random size, position and resolution, with sensor
+noise and JPEG compression.
 `pair` draws one sheet twice from the same random draws: on plain paper and on the given kind, so
 that the only difference between the two photos is the paper (what the benchmark compares).
 Everything is NumPy, OpenCV and Pillow, independent of the preprocessing code it checks.
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-KINDS = ("plain", "ruled", "squared", "margin", "shadow", "gradient")
+KINDS = ("plain", "ruled", "squared", "margin", "shadow", "gradient", "framed")
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 
 
@@ -133,6 +134,8 @@ def _photo(sheet: Sheet, ink: np.ndarray, kind: str) -> Image.Image:
         _grid(page, sheet, rng)
     if kind == "margin":
         _margin(page, sheet, rng)
+    if kind == "framed":
+        _frame(page, sheet, rng)
     alpha = ink[..., None]
     page = page * (1 - alpha) + np.array(sheet.ink, np.float32) * alpha
     if kind == "shadow":
@@ -207,6 +210,28 @@ def _margin(page: np.ndarray, sheet: Sheet, rng: np.random.Generator) -> None:
     if rng.random() < 0.3:  # a double margin line
         lines.append((x + 3 * width * side, 0, x + 3 * width * side - tilt * h, h))
     _draw_lines(page, np.clip(colour, 0, 1), width, lines)
+
+
+def _frame(page: np.ndarray, sheet: Sheet, rng: np.random.Generator) -> None:
+    """A box around the digit (a form's answer box, a hand-drawn frame), slightly rotated, maybe touching it."""
+    h, w = page.shape[:2]
+    side = sheet.digit_side
+    # MNIST's digit fills the middle 20 of its 28 pixels: a gap of -0.14 side puts the frame on the ink.
+    gaps = rng.uniform(-0.14, 0.2, 4) * side
+    x0, x1 = sheet.left - gaps[0], sheet.left + side + gaps[1]
+    y0, y1 = sheet.top - gaps[2], sheet.top + side + gaps[3]
+    x0, x1 = float(np.clip(x0, 0.02 * w, 0.98 * w)), float(np.clip(x1, 0.02 * w, 0.98 * w))
+    y0, y1 = float(np.clip(y0, 0.02 * h, 0.98 * h)), float(np.clip(y1, 0.02 * h, 0.98 * h))
+    angle = np.radians(rng.uniform(-4, 4))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    c, s = np.cos(angle), np.sin(angle)
+    turned = [(cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c) for x, y in corners]
+    width = max(1.0, min(h, w) / 300 * rng.uniform(0.7, 3.0))
+    dark = rng.random() < 0.4  # drawn with a pen as dark as the digit's, or printed grey / blue
+    colour = np.array(sheet.ink, np.float32) if dark else _line_colour(rng)
+    lines = [(*turned[i], *turned[(i + 1) % 4]) for i in range(4)]
+    _draw_lines(page, colour, width, lines)
 
 
 def _shadow(sheet: Sheet, rng: np.random.Generator) -> np.ndarray:

@@ -75,6 +75,8 @@ def clean(gray: np.ndarray) -> Page | None:
     """
     import cv2
 
+    from mnist_cnn.inference.frames import remove_frames
+
     if min(gray.shape) < MIN_PAGE_SIDE or not _dark_ink_on_light(gray):
         return None
     scale = min(1.0, ANALYSIS_SIDE / max(gray.shape))
@@ -93,7 +95,11 @@ def clean(gray: np.ndarray) -> Page | None:
         ink = remove_lines(ink, lines)
         notes.extend(_lines_notes(lines))
     printed = band_mask(ink.shape, lines)
-    kept, dropped = _main_ink(ink, threshold, strict=bool(lines) or uneven, printed=printed)
+    ink, bands, frames = remove_frames(ink, min(_ink_level(ink, threshold), 2 * threshold), threshold)
+    if frames:
+        notes.append("frame around the digit removed")
+        printed |= bands
+    kept, dropped = _main_ink(ink, threshold, strict=bool(lines) or uneven or bool(frames), printed=printed)
     if dropped:
         notes.append(f"{dropped} stray mark{'s' if dropped > 1 else ''} ignored")
     if not notes:
@@ -249,10 +255,12 @@ def _sample(a: np.ndarray, horizontal: bool, slope: float, intercept: float, off
     return np.where((lower >= 0) & (lower + 1 < t.shape[0]), values, np.nan)
 
 
-def _verify(ink: np.ndarray, threshold: float, horizontal: bool, slope: float, intercept: float) -> Line | None:
-    """The line if ink runs along most of its chord in a thin band; refits its position first."""
-    short = min(ink.shape)
-    widest = max(5, int(LINE_MAX_WIDTH * short))
+def _verify(
+    ink: np.ndarray, threshold: float, horizontal: bool, slope: float, intercept: float, widest: int | None = None
+) -> Line | None:
+    """The line if ink runs along most of its chord in a thin band (at most `widest` px); refits it first."""
+    if widest is None:
+        widest = max(5, int(LINE_MAX_WIDTH * min(ink.shape)))
     reach = widest + 2
     offsets = np.arange(-reach, reach + 1, dtype=np.float64)
     # The Hough angle is coarse (a degree drifts 9 px over a 500 px line): the first refit looks
@@ -423,7 +431,7 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     """
     import cv2
 
-    peak = float(cv2.medianBlur(np.clip(ink * 255, 0, 255).astype(np.uint8), 3).max()) / 255.0
+    peak = _peak(ink)
     if peak < (MIN_INK if strict else threshold):
         if not strict:
             return ink, 0  # a blank or faint photo: imaging's own checks say so
@@ -484,6 +492,18 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     # haze, leftovers of lines and shadows elsewhere are not the digit.
     around = cv2.dilate(keep[labels].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     return np.where(around, ink, 0.0), dropped
+
+
+def _peak(ink: np.ndarray) -> float:
+    """The darkest ink, ignoring single pixels (a 3×3 median first)."""
+    import cv2
+
+    return float(cv2.medianBlur(np.clip(ink * 255, 0, 255).astype(np.uint8), 3).max()) / 255.0
+
+
+def _ink_level(ink: np.ndarray, threshold: float) -> float:
+    """Ink above this makes the components: a share of the darkest ink, never below the noise threshold."""
+    return max(threshold, 0.3 * _peak(ink))
 
 
 def _box(stat: np.ndarray) -> tuple[int, int, int, int]:
