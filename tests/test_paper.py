@@ -231,3 +231,17 @@ def test_robustness_report_has_a_row_per_paper_kind() -> None:
     table = robustness.format_table({"clean_accuracy": 1, "test_images": 2, "preprocessed_clean_accuracy": 1,
                                      "preprocessed_images": 2, "rows": [], "paper": report})  # fmt: skip
     assert "squared" in table and "no digit found" in table
+
+
+def test_the_first_look_passes_only_pages_the_full_analysis_leaves_alone(monkeypatch) -> None:
+    """The cheap check on a reduction skips the analysis only where the analysis would change nothing."""
+    sheets = {kind: [paper_photos.pair(digit(shape), kind, seed)[1] for shape in ("seven", "four") for seed in (11, 12)]
+              for kind in paper_photos.KINDS}  # fmt: skip
+    for kind, photos in sheets.items():
+        if kind != "plain":
+            assert all(page.needs_cleaning(decode_gray(p)[0]) for p in photos), kind
+    grays = [decode_gray(p)[0] for p in sheets["plain"]] + [decode_gray(Image.open(p))[0] for p in SAMPLES.iterdir()]
+    passed = [g for g in grays if not page.needs_cleaning(g)]
+    assert len(passed) >= 10  # the samples and most plain photos are passed
+    monkeypatch.setattr(page, "needs_cleaning", lambda gray: True)
+    assert all(page.clean(g) is None for g in passed)
