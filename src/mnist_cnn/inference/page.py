@@ -189,7 +189,9 @@ def _maybe_frame(mask: np.ndarray) -> bool:
         points = cv2.findNonZero((labels[top : top + height, left : left + width] == label).astype(np.uint8))
         hull = cv2.convexHull(points)
         (_, (w, h), _) = cv2.minAreaRect(hull)
-        if w * h > 0 and cv2.contourArea(hull) >= 0.88 * w * h:  # frames.RECTANGULAR, loosened
+        if min(w, h) < 0.1 * short:
+            continue  # a slanted stroke (a 1): a thin rectangle, not a box
+        if cv2.contourArea(hull) >= 0.88 * w * h:  # frames.RECTANGULAR, loosened
             return True
     return False
 
