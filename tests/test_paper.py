@@ -245,3 +245,29 @@ def test_the_first_look_passes_only_pages_the_full_analysis_leaves_alone(monkeyp
     assert len(passed) >= 10  # the samples and most plain photos are passed
     monkeypatch.setattr(page, "needs_cleaning", lambda gray: True)
     assert all(page.clean(g) is None for g in passed)
+
+
+def faint_tilted_grid(with_grid: bool = True) -> np.ndarray:
+    """A dark '1' on squared paper whose 1 px lines are faint (7% darker than the paper) and tilted 2.5°."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    g = np.ones((320, 360), np.float32)
+    if with_grid:
+        grid = np.zeros_like(g)
+        tilt = np.tan(np.radians(2.5))
+        for p in range(-40, 420, 36):
+            cv2.line(grid, (0, p * 16), (360 * 16, int((p + tilt * 360) * 16)), 1.0, 1, cv2.LINE_AA, 4)
+            cv2.line(grid, (p * 16, 0), (int((p - tilt * 320) * 16), 320 * 16), 1.0, 1, cv2.LINE_AA, 4)
+        g -= 0.07 * np.clip(grid, 0, 1)
+    for row in range(90, 230):
+        col = 170 + (row - 90) // 7
+        g[row, col : col + 8] = 0.12
+    return np.clip(g + rng.normal(0, 0.01, g.shape).astype(np.float32), 0, 1)
+
+
+def test_a_faint_thin_tilted_grid_is_found_and_removed() -> None:
+    """Thin tilted lines step from row to row: the line search thickens them before looking for long runs."""
+    result, reference = preprocess_array(faint_tilted_grid()), preprocess_array(faint_tilted_grid(False))
+    assert any("grid lines removed" in n for n in result.notes), result.notes
+    assert corr(result.image, reference.image) > 0.95

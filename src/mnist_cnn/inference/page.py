@@ -36,6 +36,7 @@ QUICK_SIDE = 256  # the first look (does the page need cleaning at all?) is take
 LIGHT_KERNEL = 1 / 4  # of the shorter side: the closing removes strokes up to this wide
 UNEVEN = 0.12  # the paper's brightness varies by more than this (p2..p98, relative): light corrected
 MIN_THRESHOLD = 0.06  # ink (relative darkness against the paper) below this is paper grain or JPEG
+LINE_MIN_LEVEL = 0.03  # a long line is found down to this darkness: averaged along it, grain is far weaker
 LINE_COVERAGE = 0.75  # a printed line is ink along at least this share of its chord through the image
 LINE_MAX_WIDTH = 0.02  # of the shorter side (at least 5 px): wider straight strokes are writing
 HOUGH_SIDE = 360  # the Hough transform sees the page at most this large
@@ -287,15 +288,14 @@ def find_lines(ink: np.ndarray, threshold: float) -> list[Line]:
     factor = max(1, int(np.ceil(max(ink.shape) / HOUGH_SIDE)))
     for horizontal in (True, False):
         along = cv2.blur(ink, (SMOOTH, 1) if horizontal else (1, SMOOTH))
-        level = max(MIN_THRESHOLD, 4.0 * _noise(along))
-        # Thickened across the line: a thin line that steps from row to row splits its Hough votes
-        # between neighbouring distances, and short faint ones would miss the threshold.
-        # Opened with a line as long as a 15th of the page first: only runs along this orientation
-        # stay, so the other orientation's lines (a grid) do not break these into short pieces.
+        level = max(LINE_MIN_LEVEL, 4.0 * _noise(along))
+        # Thickened across the line first: a thin tilted line steps from row to row, in runs shorter
+        # than the opening below (it would vanish), and splits its Hough votes between neighbouring
+        # distances. Then opened with a line as long as a 15th of the page: only runs along this
+        # orientation stay, so the other orientation's lines (a grid) do not break these into pieces.
         run = max(15, min(ink.shape) // 15)
-        mask = cv2.morphologyEx((along > level).astype(np.uint8), cv2.MORPH_OPEN,
-                                np.ones((1, run) if horizontal else (run, 1), np.uint8))  # fmt: skip
-        mask = cv2.dilate(mask, np.ones((3, 1) if horizontal else (1, 3), np.uint8))
+        mask = cv2.dilate((along > level).astype(np.uint8), np.ones((3, 1) if horizontal else (1, 3), np.uint8))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, run) if horizontal else (run, 1), np.uint8))
         if factor > 1:
             reduced = (mask.shape[1] // factor, mask.shape[0] // factor)
             shrunk = cv2.resize(mask * 255, reduced, interpolation=cv2.INTER_AREA)
