@@ -32,6 +32,12 @@ def _manifest(run: Path) -> dict:
     return json.loads((run / "manifest.json").read_text())
 
 
+def _epochs_done(slot: Path) -> int:
+    """Epochs the trial in `slot` has committed so far (0 before its run directory exists)."""
+    manifests = list(slot.glob("*/manifest.json"))
+    return _manifest(manifests[0].parent).get("epochs_completed", 0) if manifests else 0
+
+
 def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path, mnist):
     sweep_dir = tmp_path / "s"
     args = ["sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--grid", "train.batch_size=32,64",
@@ -78,10 +84,10 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path, mn
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     slot = plan.trial_slot(sweep_dir, the_plan.trials[0])
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        manifests = list(slot.glob("*/manifest.json"))
-        if manifests and _manifest(manifests[0].parent).get("epochs_completed", 0) >= 1:
-            break
+    while not _epochs_done(slot):
+        if time.monotonic() > deadline or executor.poll() is not None:
+            executor.kill()
+            pytest.fail(f"trial 0 committed no epoch within 240 s, or the executor ended: {executor.communicate()[0]}")
         time.sleep(0.1)
     executor.send_signal(signal.SIGINT)
     out, _ = executor.communicate(timeout=120)
