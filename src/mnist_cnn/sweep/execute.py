@@ -1,4 +1,4 @@
-"""Executors: run a sweep's trials in local worker processes or as Ray tasks.
+"""Executors: run a sweep's trials in local worker processes (Ray tasks: sweep/ray_executor.py).
 
 Every trial runs in a fresh process (`mnist-cnn sweep run DIR --index I`): TensorFlow's thread
 pools and seeds are per process and fixed once set, so a fresh process is what makes a trial
@@ -92,7 +92,7 @@ def run_local(sweep_dir: Path, plan: Plan, workers: int, echo: Callable[[str], N
                     if proc.poll() is not None:
                         handle.close()
                         del running[index]
-                        _record(sweep_dir, plan, index, proc.returncode, tally, echo)
+                        record_exit(sweep_dir, plan, index, proc.returncode, tally, echo)
     except BaseException as exc:
         # Ctrl-C or SIGTERM (a scheduler's stop): pass it on so each running trial records itself
         # as interrupted at an epoch boundary, wait for them, then stop.
@@ -123,7 +123,7 @@ def _launch(sweep_dir: Path, plan: Plan, index: int, threads: int | None):
     return proc, handle
 
 
-def _record(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally, echo: Callable[[str], None]) -> None:
+def record_exit(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally, echo: Callable[[str], None]) -> None:
     """Tally one finished trial process and say how it went in one line."""
     trial = plan.trials[index]
     state = trials.state_of(sweep_dir, trial)
@@ -153,59 +153,3 @@ def last_line(path: Path) -> str:
     except OSError:
         return "no log"
     return lines[-1][:300] if lines else "no output"
-
-
-def run_ray(
-    sweep_dir: Path, plan: Plan, address: str | None, cpus_per_trial: int, echo: Callable[[str], None]
-) -> Tally:
-    """Submit every unfinished trial as a Ray task (each runs the trial command on the node it lands on).
-
-    The sweep directory must be on a filesystem every node sees at the same path, and mnist-cnn
-    installed on every node, as with Slurm or Kubernetes.
-    """
-    import ray
-
-    from mnist_cnn.errors import UsageError
-
-    tally = Tally()
-    queue = pending(sweep_dir, plan, tally)
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except ConnectionError as exc:
-            raise UsageError(f"--address {address}: cannot reach a Ray cluster ({exc})") from None
-    sweep_dir = Path(sweep_dir).resolve()
-    task = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(_ray_task_body())
-    src = str(Path(mnist_cnn.__file__).resolve().parents[1])
-    refs = {}
-    for i in queue:
-        args = trial_command(sweep_dir, i, cpus_per_trial)[1:]  # the node's own Python runs it
-        refs[task.remote(args, str(trial_slot(sweep_dir, plan.trials[i])), src)] = i
-    echo(f"submitted {len(refs)} of {len(plan.trials)} trials to Ray ({cpus_per_trial} CPU each)")
-    while refs:
-        ready, _ = ray.wait(list(refs), num_returns=1)
-        index = refs.pop(ready[0])
-        _record(sweep_dir, plan, index, ray.get(ready[0]), tally, echo)
-    return tally
-
-
-def _ray_task_body():
-    """The Ray task: run one trial command, output to the slot's worker log; return its exit code.
-
-    Made inside a function so that Ray ships it by value: nodes need mnist-cnn installed, not
-    this module's exact version on their path.
-    """
-
-    def run_trial_command(args: list[str], slot: str, src: str) -> int:
-        import os
-        import subprocess
-        import sys
-
-        os.makedirs(slot, exist_ok=True)
-        # The driver's checkout first on the path where it exists (a shared filesystem), else the install.
-        path = os.pathsep.join(p for p in (src if os.path.isdir(src) else "", os.environ.get("PYTHONPATH")) if p)
-        env = dict(os.environ, PYTHONPATH=path)
-        with open(os.path.join(slot, "worker.log"), "ab") as handle:
-            return subprocess.run([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
-
-    return run_trial_command

@@ -69,8 +69,9 @@ def build_report(sweep_dir: Path, plan: Plan) -> dict:
         points.append({"point": point, "planned": sum(r["point"] == point for r in trials),
                        "test_accuracy": _stats([r["test_accuracy"] for r in done]),
                        "fit_seconds": _stats([r["fit_seconds"] for r in done])})  # fmt: skip
-    return {"sweep_dir": str(sweep_dir), "name": plan.name, "source": plan.source, "grid": plan.grid,
-            "seeds": list(plan.seeds), "points": points, "trials": trials, "unfinished": unfinished}  # fmt: skip
+    return {"sweep_dir": str(sweep_dir), "name": plan.name, "source": plan.source, "set": common_overrides(plan),
+            "grid": plan.grid, "seeds": list(plan.seeds), "points": points, "trials": trials,
+            "unfinished": unfinished}  # fmt: skip
 
 
 def _pct(value: float | None) -> str:
@@ -78,14 +79,25 @@ def _pct(value: float | None) -> str:
 
 
 def _pm(stats: dict, fmt) -> str:
+    """'mean ± std'; a std that cannot be computed (one trial) shows as '–', never as nothing or 0."""
     if stats["mean"] is None:
         return "–"
-    return fmt(stats["mean"]) + ("" if stats["std"] is None else f" ± {fmt(stats['std'])}")
+    return f"{fmt(stats['mean'])} ± {'–' if stats['std'] is None else fmt(stats['std'])}"
+
+
+def common_overrides(plan: Plan) -> list[str]:
+    """The sweep's `--set` overrides: what every trial's overrides start with, before its grid values and seed."""
+    if not plan.trials:
+        return []
+    trial = plan.trials[0]
+    return list(trial.overrides[: len(trial.overrides) - len(plan.grid) - 1])
 
 
 def format_markdown(report: dict) -> str:
     """The report as a Markdown table plus a list of unfinished trials."""
-    lines = [f"Sweep {report['sweep_dir']} ({report['source']}, seeds {', '.join(map(str, report['seeds']))})", "",
+    sets = "".join(f" --set {s}" for s in report.get("set", []))
+    seeds = ", ".join(map(str, report["seeds"]))
+    lines = [f"Sweep {report['sweep_dir']} ({report['source']}{sets}, seeds {seeds})", "",
              "| grid point | n | test accuracy mean ± std | min | max | fit time mean ± std |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for p in report["points"]:

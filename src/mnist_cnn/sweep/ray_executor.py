@@ -1,0 +1,172 @@
+"""The Ray executor: each unfinished trial a Ray task running `mnist-cnn sweep run DIR --index I`.
+
+Like the local executor, Ctrl-C or SIGTERM reaches the running trials (each records itself
+`interrupted` at an epoch boundary) and the executor waits for them before it stops. Ray's own
+logging and the messages its C++ core writes to stderr go to `SWEEP_DIR/ray.log`, not the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import mnist_cnn
+from mnist_cnn import interrupts
+from mnist_cnn.sweep.execute import Tally, pending, record_exit, trial_command
+from mnist_cnn.sweep.plan import Plan, trial_slot
+
+RAY_LOG = "ray.log"  # in the sweep directory: what Ray logged while it ran this sweep's trials
+
+
+def run_ray(
+    sweep_dir: Path, plan: Plan, address: str | None, cpus_per_trial: int, echo: Callable[[str], None]
+) -> Tally:
+    """Submit every unfinished trial as a Ray task (each runs the trial command on the node it lands on).
+
+    The sweep directory must be on a filesystem every node sees at the same path, and mnist-cnn
+    installed on every node, as with Slurm or Kubernetes. Starts (and stops) a local Ray unless
+    Ray is already initialised in this process or `address` names a cluster.
+    """
+    import ray
+
+    from mnist_cnn.errors import UsageError
+
+    sweep_dir = Path(sweep_dir).resolve()
+    tally = Tally()
+    queue = pending(sweep_dir, plan, tally)
+    with _ray_output_to(sweep_dir / RAY_LOG):
+        started_here = not ray.is_initialized()
+        if started_here:
+            try:
+                # log_to_driver=False: trial output goes to each slot's worker.log, not through Ray.
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except ConnectionError as exc:
+                raise UsageError(f"--address {address}: cannot reach a Ray cluster ({exc})") from None
+        try:
+            _run_tasks(ray, sweep_dir, plan, queue, cpus_per_trial, tally, echo)
+        finally:
+            if started_here:
+                ray.shutdown()  # here, while Ray's stderr still goes to the log (not at interpreter exit)
+    return tally
+
+
+def _run_tasks(ray, sweep_dir: Path, plan: Plan, queue: list[int], cpus: int, tally: Tally, echo) -> None:
+    task = ray.remote(num_cpus=cpus, max_retries=0)(_ray_task_body())
+    src = str(Path(mnist_cnn.__file__).resolve().parents[1])
+    refs = {}
+    with _signals_noted() as stop:
+        for i in queue:
+            args = trial_command(sweep_dir, i, cpus)[1:]  # the node's own Python runs it
+            refs[task.remote(args, str(trial_slot(sweep_dir, plan.trials[i])), src)] = i
+        echo(f"submitted {len(refs)} of {len(plan.trials)} trials to Ray ({cpus} CPU each)")
+        while refs and not stop:
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+            if ready:
+                index = refs.pop(ready[0])
+                record_exit(sweep_dir, plan, index, ray.get(ready[0]), tally, echo)
+        if stop:
+            echo(f"{signal.Signals(stop[0]).name}: stopping {len(refs)} unfinished trial(s); running ones record "
+                 "themselves interrupted (re-run to resume)")  # fmt: skip
+            _stop_tasks(ray, list(refs))
+            raise interrupts.Interrupted(stop[0])
+
+
+@contextlib.contextmanager
+def _signals_noted() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM are noted in the yielded list rather than raised, for the block.
+
+    Raising from a signal handler inside Ray's compiled calls (ray.wait) corrupts their return, so
+    the loop polls the list instead. This also replaces the SIGTERM handler ray.init installs
+    (sys.exit, which would leave the trials to be killed with Ray).
+    """
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = {sig: signal.signal(sig, lambda signum, _frame: noted.append(signum)) for sig in interrupts.HANDLED}
+    try:
+        yield noted
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_tasks(ray, refs: list) -> None:
+    """Cancel the tasks: pending ones never start; running ones pass SIGINT to their trial and wait for it."""
+    for ref in refs:
+        ray.cancel(ref)  # force=False: a KeyboardInterrupt inside the running task (see _ray_task_body)
+    if refs:
+        ray.wait(refs, num_returns=len(refs))
+
+
+@contextlib.contextmanager
+def _ray_output_to(path: Path) -> Iterator[None]:
+    """Ray's Python logging and everything written to file descriptor 2 go to `path` for the block.
+
+    Ray's C++ core and the processes ray.init starts (they inherit descriptor 2) print to stderr
+    directly, bypassing Python's logging, so the descriptor itself is redirected; our own lines
+    go to stdout, and errors are printed by the CLI after the block, on the restored stderr.
+    """
+    ray_logger = logging.getLogger("ray")
+    saved_handlers, saved_propagate = ray_logger.handlers[:], ray_logger.propagate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    with open(path, "ab") as log_file:
+        handler = logging.StreamHandler(open(log_file.fileno(), "w", closefd=False))  # noqa: SIM115
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        ray_logger.handlers, ray_logger.propagate = [handler], False
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            handler.flush()
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            ray_logger.handlers, ray_logger.propagate = saved_handlers, saved_propagate
+
+
+def _ray_task_body():
+    """The Ray task: run one trial command, output to the slot's worker log; return its exit code.
+
+    Made inside a function so that Ray ships it by value: nodes need mnist-cnn installed, not
+    this module's exact version on their path.
+    """
+
+    def run_trial_command(args: list[str], slot: str, src: str) -> int:
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        os.makedirs(slot, exist_ok=True)
+        # The driver's checkout first on the path where it exists (a shared filesystem), else the install.
+        path = os.pathsep.join(p for p in (src if os.path.isdir(src) else "", os.environ.get("PYTHONPATH")) if p)
+        env = dict(os.environ, PYTHONPATH=path)
+        with open(os.path.join(slot, "worker.log"), "ab") as handle:
+            # Own session: only the signal passed on below reaches the trial, once.
+            proc = subprocess.Popen([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+            try:
+                # Poll, not proc.wait(): ray.cancel raises KeyboardInterrupt between Python bytecodes,
+                # which a blocking wait would hold off until the trial had finished on its own.
+                while proc.poll() is None:
+                    time.sleep(0.2)
+            except KeyboardInterrupt:  # ray.cancel: the sweep was stopped
+                proc.send_signal(signal.SIGINT)  # the trial records itself interrupted, then exits 130
+                while proc.poll() is None:
+                    try:
+                        time.sleep(0.2)
+                    except KeyboardInterrupt:  # a repeated cancel: keep waiting for the trial's own exit
+                        pass
+            return proc.returncode
+
+    return run_trial_command
