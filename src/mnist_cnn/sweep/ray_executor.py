@@ -1,8 +1,10 @@
 """The Ray executor: each unfinished trial a Ray task running `mnist-cnn sweep run DIR --index I`.
 
 Like the local executor, Ctrl-C or SIGTERM reaches the running trials (each records itself
-`interrupted` at an epoch boundary) and the executor waits for them before it stops. Ray's own
-logging and the messages its C++ core writes to stderr go to `SWEEP_DIR/ray.log`, not the terminal.
+`interrupted`) and the executor waits for them before it stops. The stop travels through a file in
+the sweep directory (on the filesystem every node shares): `ray.cancel` alone cannot do it, since
+its KeyboardInterrupt never reaches a task waiting on a child process. Ray's own logging and what
+its C++ core writes to stderr go to `SWEEP_DIR/ray.log`, not the terminal.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mnist_cnn
-from mnist_cnn import interrupts
+from mnist_cnn import atomic, interrupts
 from mnist_cnn.sweep.execute import Tally, pending, record_exit, trial_command
 from mnist_cnn.sweep.plan import Plan, trial_slot
 
 RAY_LOG = "ray.log"  # in the sweep directory: what Ray logged while it ran this sweep's trials
+STOP_FILE = ".stop"  # in the sweep directory while a stop is being passed on: the signal's number
 
 
 def run_ray(
@@ -38,6 +41,7 @@ def run_ray(
     from mnist_cnn.errors import UsageError
 
     sweep_dir = Path(sweep_dir).resolve()
+    (sweep_dir / STOP_FILE).unlink(missing_ok=True)  # left by an executor that was killed mid-stop
     tally = Tally()
     queue = pending(sweep_dir, plan, tally)
     with _ray_output_to(sweep_dir / RAY_LOG):
@@ -63,7 +67,8 @@ def _run_tasks(ray, sweep_dir: Path, plan: Plan, queue: list[int], cpus: int, ta
     with _signals_noted() as stop:
         for i in queue:
             args = trial_command(sweep_dir, i, cpus)[1:]  # the node's own Python runs it
-            refs[task.remote(args, str(trial_slot(sweep_dir, plan.trials[i])), src)] = i
+            slot = str(trial_slot(sweep_dir, plan.trials[i]))
+            refs[task.remote(args, slot, src, str(sweep_dir / STOP_FILE))] = i
         echo(f"submitted {len(refs)} of {len(plan.trials)} trials to Ray ({cpus} CPU each)")
         while refs and not stop:
             ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
@@ -73,7 +78,7 @@ def _run_tasks(ray, sweep_dir: Path, plan: Plan, queue: list[int], cpus: int, ta
         if stop:
             echo(f"{signal.Signals(stop[0]).name}: stopping {len(refs)} unfinished trial(s); running ones record "
                  "themselves interrupted (re-run to resume)")  # fmt: skip
-            _stop_tasks(ray, list(refs))
+            _stop_tasks(ray, list(refs), sweep_dir / STOP_FILE, stop[0])
             raise interrupts.Interrupted(stop[0])
 
 
@@ -97,12 +102,16 @@ def _signals_noted() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
-def _stop_tasks(ray, refs: list) -> None:
-    """Cancel the tasks: pending ones never start; running ones pass SIGINT to their trial and wait for it."""
-    for ref in refs:
-        ray.cancel(ref)  # force=False: a KeyboardInterrupt inside the running task (see _ray_task_body)
-    if refs:
-        ray.wait(refs, num_returns=len(refs))
+def _stop_tasks(ray, refs: list, stop_file: Path, signum: int) -> None:
+    """Running tasks pass `signum` to their trial and wait for it; pending ones never start it. Waits for all."""
+    atomic.write_text(stop_file, str(signum))
+    try:
+        for ref in refs:
+            ray.cancel(ref)  # a pending task is dropped; a running one reads the stop file (see _ray_task_body)
+        if refs:
+            ray.wait(refs, num_returns=len(refs))
+    finally:
+        stop_file.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -140,13 +149,22 @@ def _ray_task_body():
     this module's exact version on their path.
     """
 
-    def run_trial_command(args: list[str], slot: str, src: str) -> int:
+    def run_trial_command(args: list[str], slot: str, src: str, stop_file: str) -> int:
         import os
         import signal
         import subprocess
         import sys
         import time
 
+        def stop_signal() -> int | None:
+            try:
+                with open(stop_file) as handle:
+                    return int(handle.read().strip() or signal.SIGINT)
+            except (OSError, ValueError):
+                return None
+
+        if stop_signal() is not None:  # the sweep was stopped before this task began
+            return 128 + signal.SIGINT
         os.makedirs(slot, exist_ok=True)
         # The driver's checkout first on the path where it exists (a shared filesystem), else the install.
         path = os.pathsep.join(p for p in (src if os.path.isdir(src) else "", os.environ.get("PYTHONPATH")) if p)
@@ -155,18 +173,17 @@ def _ray_task_body():
             # Own session: only the signal passed on below reaches the trial, once.
             proc = subprocess.Popen([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
-            try:
-                # Poll, not proc.wait(): ray.cancel raises KeyboardInterrupt between Python bytecodes,
-                # which a blocking wait would hold off until the trial had finished on its own.
-                while proc.poll() is None:
+            signum = sent = None
+            # Poll, not proc.wait(): the stop file is checked between naps.
+            while proc.poll() is None:
+                try:
                     time.sleep(0.2)
-            except KeyboardInterrupt:  # ray.cancel: the sweep was stopped
-                proc.send_signal(signal.SIGINT)  # the trial records itself interrupted, then exits 130
-                while proc.poll() is None:
-                    try:
-                        time.sleep(0.2)
-                    except KeyboardInterrupt:  # a repeated cancel: keep waiting for the trial's own exit
-                        pass
+                    signum = signum or stop_signal()
+                except KeyboardInterrupt:  # ray.cancel, where it does reach the task
+                    signum = signum or stop_signal() or signal.SIGINT
+                if signum and not sent:
+                    proc.send_signal(signum)  # the trial records itself interrupted, then exits 128 + signum
+                    sent = signum
             return proc.returncode
 
     return run_trial_command
