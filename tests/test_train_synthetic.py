@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from conftest import ROOT, SMOKE, SYNTHETIC_EPOCHS, checkpoint_path, train_in_process
@@ -40,7 +39,7 @@ def test_a_synthetic_run_is_complete_verified_and_well_above_chance(synthetic_ru
 
 
 def test_resume_to_more_epochs_ends_where_a_straight_run_ends(tmp_path, synthetic_mnist, synthetic_run, run_cli):
-    short = train_in_process(tmp_path / "runs", "--set", "train.epochs=1", "--set", "output.export=[onnx]")
+    short = train_in_process(tmp_path / "runs", "--set", "train.epochs=1")  # no export: not what is compared
     assert rundir.read_history(short)[0] == rundir.read_history(synthetic_run)[0]
     result = run_cli("train", "--resume", str(short.root), "--set", f"train.epochs={SYNTHETIC_EPOCHS}")
     assert result.code == 0, result.err
@@ -50,7 +49,6 @@ def test_resume_to_more_epochs_ends_where_a_straight_run_ends(tmp_path, syntheti
 
 
 def test_predict_and_evaluate_go_through_the_verified_onnx_export(synthetic_mnist, synthetic_run, run_cli):
-    images = np.asarray(synthetic_mnist.x_test[:1], np.uint8)
     result = run_cli("predict", str(ROOT / "samples"), "--model", str(synthetic_run.root), "--json")
     assert result.code == 0, result.err
     report = json.loads(result.out)
@@ -59,7 +57,6 @@ def test_predict_and_evaluate_go_through_the_verified_onnx_export(synthetic_mnis
     assert evaluated.code == 0, evaluated.err
     recorded = json.loads(synthetic_run.metrics.read_text())["test"]
     assert json.loads(evaluated.out)["test"]["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-6)
-    assert images.shape == (1, 28, 28)
 
 
 def test_the_smoke_recipe_takes_the_whole_synthetic_set(synthetic_mnist):

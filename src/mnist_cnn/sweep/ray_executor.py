@@ -170,9 +170,15 @@ def _ray_task_body():
         path = os.pathsep.join(p for p in (src if os.path.isdir(src) else "", os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONPATH=path)
         with open(os.path.join(slot, "worker.log"), "ab") as handle:
-            # Own session: only the signal passed on below reaches the trial, once.
-            proc = subprocess.Popen([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+            # Ray workers block SIGINT, and a child inherits the signal mask: unblocked just for the
+            # fork, or the trial could never hear the Ctrl-C passed on below.
+            blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                # Own session: only the signal passed on below reaches the trial, once.
+                proc = subprocess.Popen([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             signum = sent = None
             # Poll, not proc.wait(): the stop file is checked between naps.
             while proc.poll() is None:
