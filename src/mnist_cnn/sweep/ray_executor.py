@@ -119,8 +119,8 @@ def _ray_output_to(path: Path) -> Iterator[None]:
     """Ray's Python logging and everything written to file descriptor 2 go to `path` for the block.
 
     Ray's C++ core and the processes ray.init starts (they inherit descriptor 2) print to stderr
-    directly, bypassing Python's logging, so the descriptor itself is redirected; our own lines
-    go to stdout, and errors are printed by the CLI after the block, on the restored stderr.
+    directly, bypassing Python's logging, so the descriptor itself is redirected; Python's
+    sys.stderr keeps writing to the original one, so our own lines still reach the terminal.
     """
     ray_logger = logging.getLogger("ray")
     saved_handlers, saved_propagate = ray_logger.handlers[:], ray_logger.propagate
@@ -131,6 +131,8 @@ def _ray_output_to(path: Path) -> Iterator[None]:
         handler = logging.StreamHandler(open(log_file.fileno(), "w", closefd=False))  # noqa: SIM115
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         ray_logger.handlers, ray_logger.propagate = [handler], False
+        python_stderr = sys.stderr
+        sys.stderr = open(saved_fd, "w", closefd=False, encoding=python_stderr.encoding, errors="backslashreplace")  # noqa: SIM115
         os.dup2(log_file.fileno(), 2)
         try:
             yield
@@ -138,6 +140,7 @@ def _ray_output_to(path: Path) -> Iterator[None]:
             sys.stderr.flush()
             handler.flush()
             os.dup2(saved_fd, 2)
+            sys.stderr = python_stderr
             os.close(saved_fd)
             ray_logger.handlers, ray_logger.propagate = saved_handlers, saved_propagate
 
