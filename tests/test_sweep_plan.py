@@ -227,3 +227,24 @@ def test_executor_options_that_do_not_fit_together(run_cli, tmp_path, extra, wor
     result = run_cli("sweep", "run", str(tmp_path), *extra)
     assert result.code == 2 and words in result.err
     assert list((tmp_path / "trials").iterdir()) == []
+
+
+def test_ray_output_goes_to_the_sweep_log_and_ours_still_to_stderr(tmp_path, capfd):
+    """What Ray's C++ core writes to descriptor 2 and what its loggers say go to ray.log; our own lines do not."""
+    import logging
+    import os
+    import sys
+
+    from mnist_cnn.sweep.ray_executor import _ray_output_to
+
+    before, python_stderr = logging.getLogger("ray").handlers[:], sys.stderr
+    with _ray_output_to(tmp_path / "ray.log"):
+        os.write(2, b"Token authentication is enabled for this Ray cluster.\n")  # as _raylet.so prints it
+        logging.getLogger("ray.util.client.dataclient").error("Unrecoverable error in data channel.")
+        print("submitted 2 of 2 trials to Ray", file=sys.stderr)
+    os.write(2, b"after\n")
+    _out, err = capfd.readouterr()
+    assert err == "submitted 2 of 2 trials to Ray\nafter\n"
+    log = (tmp_path / "ray.log").read_text()
+    assert "Token authentication" in log and "Unrecoverable error in data channel." in log
+    assert logging.getLogger("ray").handlers == before and sys.stderr is python_stderr  # all put back
