@@ -229,22 +229,27 @@ def test_executor_options_that_do_not_fit_together(run_cli, tmp_path, extra, wor
     assert list((tmp_path / "trials").iterdir()) == []
 
 
-def test_ray_output_goes_to_the_sweep_log_and_ours_still_to_stderr(tmp_path, capfd):
-    """What Ray's C++ core writes to descriptor 2 and what its loggers say go to ray.log; our own lines do not."""
+def test_ray_output_goes_to_the_sweep_log_and_ours_still_to_stderr(tmp_path, capfd, monkeypatch):
+    """Ray's notices (via sys.stderr or straight to descriptor 2) and its logging go to ray.log; our lines do not."""
     import logging
     import os
     import sys
 
-    from mnist_cnn.sweep.ray_executor import _ray_output_to
+    from mnist_cnn.cli.common import err
+    from mnist_cnn.sweep.ray_executor import _beside_ray, _ray_output_to
 
-    before, python_stderr = logging.getLogger("ray").handlers[:], sys.stderr
-    with _ray_output_to(tmp_path / "ray.log"):
-        os.write(2, b"Token authentication is enabled for this Ray cluster.\n")  # as _raylet.so prints it
+    # As in a real process (pytest's capture replaces sys.stderr): sys.stderr writes to descriptor 2.
+    monkeypatch.setattr(sys, "stderr", open(2, "w", closefd=False, buffering=1))  # noqa: SIM115
+    before = logging.getLogger("ray").handlers[:]
+    with _ray_output_to(tmp_path / "ray.log") as terminal:
+        print("Token authentication is enabled for this Ray cluster.", file=sys.stderr)  # as _raylet prints it
+        os.write(2, b"[raylet] a child process's warning\n")
         logging.getLogger("ray.util.client.dataclient").error("Unrecoverable error in data channel.")
-        print("submitted 2 of 2 trials to Ray", file=sys.stderr)
-    os.write(2, b"after\n")
-    _out, err = capfd.readouterr()
-    assert err == "submitted 2 of 2 trials to Ray\nafter\n"
+        _beside_ray(err, terminal)("submitted 2 of 2 trials to Ray")  # --json mode: progress on stderr
+    print("after", file=sys.stderr)
+    _out, stderr = capfd.readouterr()
+    assert stderr == "submitted 2 of 2 trials to Ray\nafter\n"
     log = (tmp_path / "ray.log").read_text()
-    assert "Token authentication" in log and "Unrecoverable error in data channel." in log
-    assert logging.getLogger("ray").handlers == before and sys.stderr is python_stderr  # all put back
+    for line in ("Token authentication", "a child process's warning", "Unrecoverable error in data channel."):
+        assert line in log
+    assert logging.getLogger("ray").handlers == before  # put back

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import mnist_cnn
 from mnist_cnn import atomic, interrupts
@@ -44,7 +45,8 @@ def run_ray(
     (sweep_dir / STOP_FILE).unlink(missing_ok=True)  # left by an executor that was killed mid-stop
     tally = Tally()
     queue = pending(sweep_dir, plan, tally)
-    with _ray_output_to(sweep_dir / RAY_LOG):
+    with _ray_output_to(sweep_dir / RAY_LOG) as terminal:
+        echo = _beside_ray(echo, terminal)
         started_here = not ray.is_initialized()
         if started_here:
             try:
@@ -114,13 +116,27 @@ def _stop_tasks(ray, refs: list, stop_file: Path, signum: int) -> None:
         stop_file.unlink(missing_ok=True)
 
 
+def _beside_ray(echo: Callable[[str], None], terminal: TextIO) -> Callable[[str], None]:
+    """`echo`, writing to the real stderr (in --json mode progress goes there) while Ray's goes to its log."""
+
+    def say(line: str) -> None:
+        redirected, sys.stderr = sys.stderr, terminal
+        try:
+            echo(line)
+        finally:
+            sys.stderr = redirected
+            terminal.flush()
+
+    return say
+
+
 @contextlib.contextmanager
-def _ray_output_to(path: Path) -> Iterator[None]:
+def _ray_output_to(path: Path) -> Iterator[TextIO]:
     """Ray's Python logging and everything written to file descriptor 2 go to `path` for the block.
 
-    Ray's C++ core and the processes ray.init starts (they inherit descriptor 2) print to stderr
-    directly, bypassing Python's logging, so the descriptor itself is redirected; Python's
-    sys.stderr keeps writing to the original one, so our own lines still reach the terminal.
+    Ray's compiled core prints notices through sys.stderr and the processes ray.init starts inherit
+    descriptor 2, all bypassing Python's logging: both go to the log. Yields the original stderr,
+    for our own lines (see `_beside_ray`).
     """
     ray_logger = logging.getLogger("ray")
     saved_handlers, saved_propagate = ray_logger.handlers[:], ray_logger.propagate
@@ -131,16 +147,15 @@ def _ray_output_to(path: Path) -> Iterator[None]:
         handler = logging.StreamHandler(open(log_file.fileno(), "w", closefd=False))  # noqa: SIM115
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         ray_logger.handlers, ray_logger.propagate = [handler], False
-        python_stderr = sys.stderr
-        sys.stderr = open(saved_fd, "w", closefd=False, encoding=python_stderr.encoding, errors="backslashreplace")  # noqa: SIM115
+        terminal = open(saved_fd, "w", closefd=False, encoding=sys.stderr.encoding, errors="backslashreplace")  # noqa: SIM115
         os.dup2(log_file.fileno(), 2)
         try:
-            yield
+            yield terminal
         finally:
             sys.stderr.flush()
+            terminal.flush()
             handler.flush()
             os.dup2(saved_fd, 2)
-            sys.stderr = python_stderr
             os.close(saved_fd)
             ray_logger.handlers, ray_logger.propagate = saved_handlers, saved_propagate
 
