@@ -1,4 +1,4 @@
-"""Faults during training: I/O errors at every commit step, a signal during final scoring, divergence.
+"""The commit protocol: exact resume, I/O errors at every commit step, a signal during final scoring, divergence.
 
 Fast tier: a one-layer model on the synthetic digits (tests/synthetic.py), so each fault costs a
 fraction of a second of training; what is under test is the commit protocol, not the network.
@@ -69,6 +69,19 @@ def _assert_files_match_manifest(run: rundir.RunDir) -> None:
     for role, record in m.checkpoints.items():
         assert rundir.file_sha256(record.path(run, role)) == record.sha256, role
     assert len(rundir.read_history(run)) >= m.epochs_completed
+
+
+def test_resume_to_more_epochs_ends_where_a_straight_run_ends(tmp_path, run_cli, tiny):
+    recipe, straight = tiny
+    result = run_cli("train", "--config", str(recipe), "--runs-dir", str(tmp_path / "runs"), "--set", "train.epochs=1")
+    assert result.code == 0, result.err
+    short = _only_run(tmp_path / "runs")
+    assert rundir.read_history(short)[0] == rundir.read_history(straight)[0]
+    resumed = run_cli("train", "--resume", str(short.root), "--set", "train.epochs=2")
+    assert resumed.code == 0, resumed.err
+    assert f"Resuming {short.root} from epoch 1" in resumed.out
+    assert _state(short) == _state(straight)
+    assert json.loads(short.metrics.read_text())["test"] == json.loads(straight.metrics.read_text())["test"]
 
 
 @pytest.mark.parametrize("target", ["epoch-0002.keras", "history.csv", "history.json", "manifest.json"])

@@ -1,4 +1,4 @@
-"""Train, resume, predict and export end to end on the synthetic digits: the fast tier's training path."""
+"""Train, predict and export end to end on the synthetic digits (resume and faults: test_commit_faults.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, SMOKE, SYNTHETIC_EPOCHS, checkpoint_path, train_in_process
+from conftest import ROOT, SMOKE, SYNTHETIC_EPOCHS, checkpoint_path
 from mnist_cnn.runs import rundir
 
 
@@ -36,16 +36,6 @@ def test_a_synthetic_run_is_complete_verified_and_well_above_chance(synthetic_ru
     assert onnx["sha256"] == rundir.file_sha256(run.root / onnx["file"])
     assert onnx["verification"]["images"] == 200 and onnx["verification"]["argmax_agreement"] >= 0.995
     assert not list(run.root.rglob("*.tmp*")), "temporary files left behind"
-
-
-def test_resume_to_more_epochs_ends_where_a_straight_run_ends(tmp_path, synthetic_mnist, synthetic_run, run_cli):
-    short = train_in_process(tmp_path / "runs", "--set", "train.epochs=1")  # no export: not what is compared
-    assert rundir.read_history(short)[0] == rundir.read_history(synthetic_run)[0]
-    result = run_cli("train", "--resume", str(short.root), "--set", f"train.epochs={SYNTHETIC_EPOCHS}")
-    assert result.code == 0, result.err
-    assert f"Resuming {short.root} from epoch 1" in result.out
-    assert _state(short) == _state(synthetic_run)
-    assert json.loads(short.metrics.read_text())["test"] == json.loads(synthetic_run.metrics.read_text())["test"]
 
 
 def test_predict_and_evaluate_go_through_the_verified_onnx_export(synthetic_mnist, synthetic_run, run_cli):
