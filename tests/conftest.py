@@ -201,7 +201,9 @@ def wait_for_epochs(runs_dir: Path, proc: subprocess.Popen, count: int, timeout:
 
 def final_state(run) -> tuple[bytes, str, str]:
     """What an exact resume must reproduce: history.csv's bytes, the last weights' hash, the status."""
-    manifest = run.read_manifest()
+    from mnist_cnn.runs import manifest as manifests
+
+    manifest = manifests.read(run).to_json()
     return run.history_csv.read_bytes(), manifest["checkpoints"]["last"]["weights_sha256"], manifest["status"]
 
 

@@ -11,6 +11,7 @@ import signal
 import pytest
 
 from conftest import ROOT, final_state, only_run, start_training, train_subprocess, wait_for_epochs
+from mnist_cnn.runs import manifest as manifests
 
 pytestmark = pytest.mark.smoke
 AUGMENTED = ROOT / "configs" / "smoke-augment.yaml"
@@ -44,7 +45,7 @@ def test_augmented_run_interrupted_then_resumed_equals_a_straight_one(tmp_path, 
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    done = run.read_manifest()["epochs_completed"]
+    done = manifests.read(run).to_json()["epochs_completed"]
     assert 1 <= done < EPOCHS, "the interruption must land mid-run for this test to mean anything"
     code, out = train_subprocess(runs_dir, "--resume", str(run.root), synthetic=True)
     assert code == 0, out

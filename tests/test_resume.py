@@ -18,6 +18,7 @@ import pytest
 from conftest import CLI, SMOKE, checkpoint_path, cli_subprocess_env, start_training, train_subprocess, wait_for_epochs
 from conftest import final_state as _final_state
 from conftest import only_run as _run_dir
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
@@ -50,7 +51,7 @@ def test_signal_then_resume_is_exact(tmp_path, straight, sig, code):
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == code, out
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     assert manifest["status"] == "interrupted"
     assert f"Resume with: mnist-cnn train --resume {run.root}" in out
     assert "Traceback" not in out
@@ -72,7 +73,7 @@ def test_sigkill_then_resume(tmp_path, straight, delay):
     time.sleep(delay)
     proc.kill()
     proc.communicate(timeout=60)
-    manifest = run.read_manifest()  # parses: not torn
+    manifest = manifests.read(run).to_json()  # parses: not torn
     assert manifest["status"] == "running"  # SIGKILL gives no chance to say more
     assert rundir.read_history(run)  # parses too
     code, out = _train(runs_dir, "--resume", str(run.root))  # the dead process's lock went with it
@@ -117,7 +118,7 @@ def test_no_usable_checkpoint_stops_with_a_message(interrupted):
     code, out = _train(run.root.parent, "--resume", str(run.root))
     assert code == 1
     assert "no usable checkpoint to resume from" in out and "Traceback" not in out
-    assert run.read_manifest()["status"] == "interrupted"
+    assert manifests.read(run).to_json()["status"] == "interrupted"
 
 
 def test_changed_config_is_refused_but_more_epochs_are_allowed(interrupted, straight):
@@ -164,7 +165,7 @@ def test_a_second_trainer_is_refused_and_readers_see_committed_state(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     assert manifest["status"] == "interrupted" and manifest.get("resumes", []) == []  # the refused one left no trace
     for role in manifest["checkpoints"]:
         assert rundir.file_sha256(checkpoint_path(run, role)) == manifest["checkpoints"][role]["sha256"]

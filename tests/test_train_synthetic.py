@@ -7,11 +7,12 @@ import json
 import pytest
 
 from conftest import ROOT, SMOKE, SYNTHETIC_EPOCHS, checkpoint_path
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
 
 def _state(run: rundir.RunDir) -> tuple[bytes, str, str]:
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     return run.history_csv.read_bytes(), manifest["checkpoints"]["last"]["weights_sha256"], manifest["status"]
 
 
@@ -19,7 +20,7 @@ def test_a_synthetic_run_is_complete_verified_and_well_above_chance(synthetic_ru
     import synthetic
 
     run = synthetic_run
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     assert manifest["status"] == "completed" and manifest["epochs_completed"] == SYNTHETIC_EPOCHS
     for role, entry in manifest["checkpoints"].items():
         assert rundir.file_sha256(checkpoint_path(run, role)) == entry["sha256"], role

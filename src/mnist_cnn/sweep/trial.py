@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mnist_cnn.runs import lock
 from mnist_cnn.runs import manifest as manifests
-from mnist_cnn.runs.rundir import RunDir, RunError
+from mnist_cnn.runs.rundir import MANIFEST_FILE, RunDir, RunError
 from mnist_cnn.sweep.plan import Trial, trial_config, trial_slot
 
 # Trial states as `sweep status` shows them.
@@ -34,7 +34,7 @@ class TrialState:
 
 def find_run(slot: Path) -> RunDir | None:
     """The trial's run directory (the newest one with a manifest), if it was ever started."""
-    runs = sorted(p.parent for p in slot.glob("*/manifest.json"))
+    runs = sorted(p.parent for p in slot.glob(f"*/{MANIFEST_FILE}"))
     return RunDir(runs[-1]) if runs else None
 
 
@@ -108,7 +108,7 @@ def _thread_overrides(threads: int | None) -> list[str]:
 def _remove_unstarted(slot: Path) -> None:
     """Drop run folders a killed start left before writing its manifest (we hold the slot's lock)."""
     for child in slot.iterdir():
-        if child.is_dir() and not (child / "manifest.json").exists():
+        if child.is_dir() and not (child / MANIFEST_FILE).exists():
             shutil.rmtree(child)
 
 
