@@ -14,6 +14,7 @@ Errors are `FileRefused` (one line naming the file and what is wrong); a missing
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -50,18 +51,28 @@ def _size_text(n: int) -> str:
     return f"{n / MB:.3g} MB" if n >= MB else f"{n / KB:.3g} KB" if n >= KB else f"{n} bytes"
 
 
+def _link(path: Path, what: str) -> FileRefused:
+    return FileRefused(f"{path}: is a symbolic link; the tool does not follow links for its own {what}")
+
+
+def _not_regular(path: Path, mode: int, what: str) -> FileRefused:
+    return FileRefused(f"{path}: is {_kind(mode)}, not a regular file; refusing to read it as a {what}")
+
+
+def _too_big(path: Path, size: int, limit: int, what: str) -> FileRefused:
+    return FileRefused(f"{path}: {_size_text(size)} is more than a {what} may be ({_size_text(limit)}); not read")
+
+
 def check_regular(path: str | Path, limit: int | None = None, what: str = "file", follow_links: bool = True) -> int:
     """The size of `path` after checking, from its stat alone, that it is a regular file within `limit`."""
     path = Path(path)
     info = os.stat(path) if follow_links else os.lstat(path)  # FileNotFoundError passes through
     if stat.S_ISLNK(info.st_mode):
-        raise FileRefused(f"{path}: is a symbolic link; the tool does not follow links for its own {what}")
+        raise _link(path, what)
     if not stat.S_ISREG(info.st_mode):
-        raise FileRefused(f"{path}: is {_kind(info.st_mode)}, not a regular file; refusing to read it as a {what}")
+        raise _not_regular(path, info.st_mode, what)
     if limit is not None and info.st_size > limit:
-        raise FileRefused(
-            f"{path}: {_size_text(info.st_size)} is more than a {what} may be ({_size_text(limit)}); refusing to read it"
-        )
+        raise _too_big(path, info.st_size, limit, what)
     return info.st_size
 
 
@@ -73,18 +84,15 @@ def open_regular(path: str | Path, limit: int | None = None, what: str = "file",
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        if exc.errno == getattr(os, "ELOOP", 40) and not follow_links:
-            raise FileRefused(f"{path}: is a symbolic link; the tool does not follow links for its own {what}") from None
+        if exc.errno == errno.ELOOP and not follow_links:
+            raise _link(path, what) from None
         raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise FileRefused(f"{path}: is {_kind(info.st_mode)}, not a regular file; refusing to read it as a {what}")
+            raise _not_regular(path, info.st_mode, what)
         if limit is not None and info.st_size > limit:
-            raise FileRefused(
-                f"{path}: {_size_text(info.st_size)} is more than a {what} may be ({_size_text(limit)}); "
-                "refusing to read it"
-            )
+            raise _too_big(path, info.st_size, limit, what)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

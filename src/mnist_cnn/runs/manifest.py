@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnist_cnn import atomic
+from mnist_cnn import atomic, safe_read
 from mnist_cnn.runs.rundir import RunDir, RunError
 
 STATUSES = ("running", "completed", "stopped_early", "interrupted", "failed", "diverged")
@@ -150,6 +150,7 @@ class Manifest:
             if values.get(key) is not None:
                 _expect(where, key, values[key], kind)
         values["checkpoints"] = _checkpoints(values.get("checkpoints") or {}, where)
+        _check_exports(values.get("exports") or {}, where)
         return cls(**values)
 
 
@@ -180,6 +181,28 @@ def _checkpoints(raw: Any, where: str) -> dict[str, CheckpointRecord]:
     return records
 
 
+def _check_exports(exports: dict, where: str) -> None:
+    """Every recorded export names a file inside the run: a relative path without '..'."""
+    for key, entry in exports.items():
+        file = entry.get("file") if isinstance(entry, dict) else None
+        if file is not None:
+            _expect(where, f"exports.{key}.file", file, str, _inside_run)
+
+
+def export_path(run: RunDir, key: str, entry: dict) -> Path:
+    """Where a recorded export's file is: inside the run, links included, or a RunError naming the entry."""
+    try:
+        return safe_read.confined(run.root, entry.get("file"), f"manifest.json exports.{key}.file")
+    except safe_read.FileRefused as exc:
+        raise RunError(str(exc)) from None
+
+
+def _inside_run(name: str) -> bool:
+    """A relative path that cannot climb out of the run directory."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and "\\" not in name and ".." not in parts and "\x00" not in name
+
+
 def _plain_file_name(name: str) -> bool:
     """A bare file name: a manifest must not point outside checkpoints/."""
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name
@@ -192,11 +215,13 @@ def _drop_none(d: dict) -> dict:
 def read(run: RunDir) -> Manifest:
     """The run's manifest; RunError (one line) if it is missing, unreadable or of the wrong shape."""
     try:
-        text = run.manifest.read_text(encoding="utf-8")
+        text = safe_read.read_text(run.manifest, safe_read.MANIFEST_LIMIT, "manifest", follow_links=False)
     except FileNotFoundError:
         raise RunError(f"{run.root}: not a run directory (no manifest.json)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run.root}: unreadable manifest.json ({exc})") from None
+    except safe_read.FileRefused as exc:
+        raise RunError(str(exc)) from None
+    except OSError as exc:
+        raise RunError(f"{run.root}: unreadable manifest.json ({exc.strerror or exc})") from None
     try:
         raw = json.loads(text)
     except ValueError as exc:

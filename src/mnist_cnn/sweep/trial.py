@@ -34,7 +34,8 @@ class TrialState:
 
 def find_run(slot: Path) -> RunDir | None:
     """The trial's run directory (the newest one with a manifest), if it was ever started."""
-    runs = sorted(p.parent for p in slot.glob("*/manifest.json"))
+    # A linked folder was not made by a trial: following it would train (write) outside the sweep.
+    runs = sorted(p.parent for p in slot.glob("*/manifest.json") if not p.parent.is_symlink())
     return RunDir(runs[-1]) if runs else None
 
 
@@ -76,6 +77,9 @@ def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[
     from mnist_cnn.train.console import Console
 
     slot = trial_slot(sweep_dir, trial)
+    for folder in (slot.parent, slot):
+        if folder.is_symlink():
+            raise RunError(f"{folder}: is a symbolic link, which a sweep never makes; it will not train through it")
     slot.mkdir(parents=True, exist_ok=True)
     try:
         with lock.hold(slot):
@@ -108,7 +112,7 @@ def _thread_overrides(threads: int | None) -> list[str]:
 def _remove_unstarted(slot: Path) -> None:
     """Drop run folders a killed start left before writing its manifest (we hold the slot's lock)."""
     for child in slot.iterdir():
-        if child.is_dir() and not (child / "manifest.json").exists():
+        if child.is_dir() and not child.is_symlink() and not (child / "manifest.json").exists():
             shutil.rmtree(child)
 
 
