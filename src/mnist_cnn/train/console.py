@@ -42,6 +42,9 @@ class Console:
     def _flush(self) -> None:
         if self.run is None:
             return
+        if not self.run.root.is_dir():  # the run folder went away: never re-create it just for the log
+            self.run = None
+            return
         try:
             atomic.write_text(self.run.log, "\n".join(self.lines) + "\n")
         except OSError as exc:
