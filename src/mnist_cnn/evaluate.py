@@ -27,7 +27,13 @@ def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
 
 def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
     """Score `model` (a Runtime or a Keras model) on (images, labels); returns the summary and the probabilities."""
+    from mnist_cnn.inference.modelfiles import ModelError
+    from mnist_cnn.inference.runtimes import finite_rows
+
     probs = classify(model, images)
+    broken = int((~finite_rows(probs)).sum())
+    if broken:  # a score over NaN is no score: say so instead of writing one
+        raise ModelError(f"the model's output is not a number (NaN or infinity) for {broken} of {len(probs)} test images")
     return summarize(labels, probs), probs
 
 

@@ -83,19 +83,40 @@ def _require(package: str, path: Path):
         ) from None
 
 
+# What an ONNX graph may allocate. This product's models need a few MB per batch of BATCH images
+# (the Chollet convnet: ~30 MB of activations, 140 KB of weights); a file whose graph asks for
+# gigabytes (a ConstantOfShape or Expand to a huge shape) is refused, not run.
+MAX_ONNX_TENSOR_BYTES = 512 * 2**20  # one tensor whose shape is known before running
+MAX_ONNX_ARENA_BYTES = 1024 * 2**20  # everything ONNX Runtime allocates at run time, per process
+
+
 class OnnxRuntime:
-    """An .onnx model in ONNX Runtime (CPU); no TensorFlow."""
+    """An .onnx model in ONNX Runtime (CPU); no TensorFlow.
+
+    The graph is checked before a session is made (no external data; no tensor of known shape over
+    MAX_ONNX_TENSOR_BYTES), and the session allocates from an arena capped at MAX_ONNX_ARENA_BYTES,
+    so a graph that computes a huge shape at run time fails that batch with one line instead of
+    taking the machine's memory.
+    """
 
     name = "onnxruntime"
 
     def __init__(self, data: bytes, path: Path = Path("model.onnx")):
+        from mnist_cnn.inference import onnxcheck
+
         ort = _require("onnxruntime", path)
+        onnxcheck.check_graph(data, path, MAX_ONNX_TENSOR_BYTES, BATCH)
+        self.path = path
         options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only
+        options.log_severity_level = 4  # our one-line errors say what failed; ORT's own log would repeat it
+        if onnxcheck.capped_arena(ort, MAX_ONNX_ARENA_BYTES):
+            options.add_session_config_entry("session.use_env_allocators", "1")
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 4
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ModelError(f"{path}: not a usable ONNX model ({first_line(exc, 200)})") from None
+            raise ModelError(f"{path}: not a usable ONNX model ({onnxcheck.short(exc)})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
@@ -110,7 +131,12 @@ class OnnxRuntime:
         def call(part: np.ndarray) -> np.ndarray:
             feed = _pad(part, self.fixed_batch) if self.fixed_batch else part
             feed = np.ascontiguousarray(feed.reshape((len(feed), *self.per_image)), dtype=np.float32)
-            return self.session.run(None, {self.input_name: feed})[0]
+            try:
+                return self.session.run(None, {self.input_name: feed}, self.run_options)[0]
+            except Exception as exc:  # e.g. the capped arena refusing a huge allocation
+                raise ModelError(f"{self.path}: the model failed while running ({onnxcheck.short(exc)})") from None
+
+        from mnist_cnn.inference import onnxcheck
 
         return _batched(call, images, self.fixed_batch or BATCH)
 
@@ -163,6 +189,14 @@ class LiteRTRuntime:
             return self.interpreter.get_tensor(self.output).copy()
 
         return _batched(call, images, self.fixed_batch or BATCH)
+
+
+def finite_rows(probs: np.ndarray) -> np.ndarray:
+    """Which rows of a (N, 10) output are real probabilities (no NaN or infinity): a broken model's rows are not."""
+    return np.isfinite(probs).all(axis=1)
+
+
+NONFINITE = "the model's output for this input is not a number (NaN or infinity); the model file is broken"
 
 
 def as_runtime(model) -> Runtime:
