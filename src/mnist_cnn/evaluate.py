@@ -33,7 +33,7 @@ def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarr
     probs = classify(model, images)
     broken = int((~finite_rows(probs)).sum())
     if broken:  # a score over NaN is no score: say so instead of writing one
-        raise ModelError(f"the model's output is not a number (NaN or infinity) for {broken} of {len(probs)} test images")
+        raise ModelError(f"the model's output is not a number (NaN or infinity) for {broken} of {len(probs)} images")
     return summarize(labels, probs), probs
 
 

@@ -77,7 +77,7 @@ def check_graph(data: bytes, path: Path, max_tensor_bytes: int, batch: int) -> N
     try:
         model = onnx.ModelProto.FromString(data)  # bytes: nothing else on disk is read
     except Exception as exc:  # protobuf's DecodeError and friends
-        raise ModelError(f"{path}: not a valid ONNX file ({first_line(exc, 200)})") from None
+        raise ModelError(f"{path}: not a usable ONNX model ({first_line(exc, 200)})") from None
     for graph in _graphs(model.graph):
         for tensor in _tensors(graph):
             if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
