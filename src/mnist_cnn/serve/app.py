@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnist_cnn.inference import imaging
+from mnist_cnn.inference.runtimes import NONFINITE, finite_rows
 from mnist_cnn.serve import inputs
 from mnist_cnn.serve.inputs import InputError, PredictRequest
 from mnist_cnn.serve.model import ServedModel
@@ -63,6 +64,9 @@ def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLi
     def answer(items: list[tuple[str, imaging.Preprocessed]], include_image: bool) -> dict[str, Any]:
         batch = np.stack([result.image for _, result in items])[..., np.newaxis]
         probs = served.runtime.probabilities(batch)
+        broken = [name for (name, _), ok in zip(items, finite_rows(probs), strict=True) if not ok]
+        if broken:  # never a NaN (or a non-JSON answer): the model is at fault, so a 5xx naming the input
+            raise InputError(f"{broken[0]}: {NONFINITE}", 500)
         rows = [_row(name, result, p, include_image) for (name, result), p in zip(items, probs, strict=True)]
         return {"model": served.facts.get("name"), "predictions": rows}
 
@@ -71,7 +75,7 @@ def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLi
             limiter.append(anyio.CapacityLimiter(limits.threads))
         return await anyio.to_thread.run_sync(func, *args, limiter=limiter[0])
 
-    @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi())
+    @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi(), responses=PREDICT_RESPONSES)
     async def predict(request: Request) -> JSONResponse:
         """Predict the digit in each image: files (multipart field `file`, repeatable) or JSON."""
         if request.query_params:
@@ -99,12 +103,12 @@ def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLi
             )
         return JSONResponse(await in_thread(work))
 
-    @app.get("/v1/model", tags=["model"])
+    @app.get("/v1/model", tags=["model"], responses=_answers({200: ("The served model's facts", _OBJECT)}))
     async def model() -> JSONResponse:
         """The model being served: run, checkpoint or export, runtime, file hash, test accuracy."""
         return JSONResponse(served.facts)
 
-    @app.get("/healthz", tags=["model"])
+    @app.get("/healthz", tags=["model"], responses=_answers({200: ("The server answers", _HEALTH)}))
     async def healthz() -> JSONResponse:
         """Liveness: the model is loaded and the server answers."""
         return JSONResponse({"status": "ok"})
@@ -216,6 +220,59 @@ def _install_error_handlers(app: FastAPI, limits: Limits) -> None:
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log has details"}, 500)
 
 
+# Every status the service answers is in its OpenAPI schema (schemathesis checks it in the test suite).
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_OBJECT = {"type": "object"}
+_HEALTH = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+_PREDICTIONS = {
+    "type": "object",
+    "properties": {
+        "model": {"type": ["string", "null"]},
+        "predictions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "digit": {"type": "integer", "minimum": 0, "maximum": 9},
+                    "probability": {"type": "number", "minimum": 0, "maximum": 1},
+                    "probabilities": {"type": "array", "items": {"type": "number"}, "minItems": 10, "maxItems": 10},
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                    "image": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                },
+                "required": ["name", "digit", "probability", "probabilities", "notes"],
+            },
+        },
+    },
+    "required": ["model", "predictions"],
+}
+_COMMON_ERRORS = {
+    413: "The request body is over the size limit (--max-request-bytes)",
+    500: "The server failed (e.g. the model's output is not a number); the server log has details",
+}
+
+
+def _answers(ok: dict[int, tuple[str, dict]], errors: dict[int, str] | None = None) -> dict[int | str, Any]:
+    """OpenAPI responses: the successful ones with their schemas, then every error as {"error": "<one line>"}."""
+    out: dict[int | str, Any] = {
+        code: {"description": text, "content": {"application/json": {"schema": schema}}}
+        for code, (text, schema) in ok.items()
+    }
+    for code, text in {**(errors or {}), **_COMMON_ERRORS}.items():
+        out[code] = {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+    return out
+
+
+PREDICT_RESPONSES = _answers(
+    {200: ("The digit read in each image, in order", _PREDICTIONS)},
+    {
+        400: "The body is empty or not valid JSON",
+        415: "The content type is neither application/json nor multipart/form-data",
+        422: "The body is well-formed but cannot be used (the message names the input and the problem)",
+    },
+)
+
+
 def _predict_openapi() -> dict[str, Any]:
     """Both request bodies for the OpenAPI page (the route reads the body itself)."""
     schema = PredictRequest.model_json_schema()
@@ -234,7 +291,12 @@ def _predict_openapi() -> dict[str, Any]:
     multipart = {
         "type": "object",
         "properties": {
-            "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": inputs.MAX_IMAGES},
+            "file": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "minItems": 1,
+                "maxItems": inputs.MAX_IMAGES,
+            },
             "include_image": {"type": "boolean", "default": False},
         },
         "required": ["file"],
