@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hostile_files import digit_png, onnx_run, save_onnx, save_onnx_with_external_data
 
 from conftest import CLI, cli_subprocess_env
-from hostile_files import digit_png, onnx_run, save_onnx, save_onnx_with_external_data
 
 
 def _one_line_error(result, *needles: str) -> str:

@@ -48,7 +48,10 @@ def _kind(mode: int) -> str:
 
 
 def _size_text(n: int) -> str:
-    return f"{n / MB:.3g} MB" if n >= MB else f"{n / KB:.3g} KB" if n >= KB else f"{n} bytes"
+    for unit, name in ((2**30, "GB"), (MB, "MB"), (KB, "KB")):
+        if n >= unit:
+            return f"{n / unit:.3g} {name}"
+    return f"{n} bytes"
 
 
 def _link(path: Path, what: str) -> FileRefused:
