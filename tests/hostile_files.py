@@ -95,3 +95,20 @@ def digit_png(path: Path) -> Path:
     ImageDraw.Draw(image).line([(50, 15), (50, 85)], fill=0, width=9)
     image.save(path)
     return path
+
+
+def save_huge_tflite(path: Path, elements: int = 2**29) -> Path:
+    """A 2 KB LiteRT model whose BroadcastTo output has `elements` floats (2 GB by default): shapes only, no data."""
+    from mnist_cnn.tfquiet import import_tensorflow
+
+    import_tensorflow()
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32)])
+    def model(x):
+        big = tf.broadcast_to(tf.reshape(x[0, 0, 0, 0], [1]), [elements])
+        return tf.nn.softmax(tf.reshape(x, [1, 784])[:, :10] * tf.reduce_max(big))
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([model.get_concrete_function()])
+    path.write_bytes(converter.convert())
+    return path

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from hostile_files import digit_png, onnx_run, save_onnx, save_onnx_with_external_data
+from hostile_files import digit_png, onnx_run, save_huge_tflite, save_onnx, save_onnx_with_external_data
 
 from conftest import CLI, cli_subprocess_env
 
@@ -154,3 +154,11 @@ def test_serve_with_two_workers_keeps_the_verified_model_when_the_file_changes(t
             os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()
     assert "Traceback" not in err, err
+
+
+def test_a_litert_model_with_a_huge_tensor_is_refused_before_allocating(tmp_path, run_cli, image):
+    model = save_huge_tflite(tmp_path / "huge.tflite")
+    assert model.stat().st_size < 100_000  # small on disk; 2 GB once allocated
+    result = run_cli("predict", "--model", str(model), str(image))
+    assert result.code == 1
+    _one_line_error(result, str(model), "'BroadcastTo' would take 2,048 MB", "refused before running")

@@ -86,7 +86,7 @@ def _require(package: str, path: Path):
 # What an ONNX graph may allocate. This product's models need a few MB per batch of BATCH images
 # (the Chollet convnet: ~30 MB of activations, 140 KB of weights); a file whose graph asks for
 # gigabytes (a ConstantOfShape or Expand to a huge shape) is refused, not run.
-MAX_ONNX_TENSOR_BYTES = 512 * 2**20  # one tensor whose shape is known before running
+MAX_TENSOR_BYTES = 512 * 2**20  # one tensor whose shape is known before running (ONNX and LiteRT)
 MAX_ONNX_ARENA_BYTES = 1024 * 2**20  # everything ONNX Runtime allocates at run time, per process
 
 
@@ -94,7 +94,7 @@ class OnnxRuntime:
     """An .onnx model in ONNX Runtime (CPU); no TensorFlow.
 
     The graph is checked before a session is made (no external data; no tensor of known shape over
-    MAX_ONNX_TENSOR_BYTES), and the session allocates from an arena capped at MAX_ONNX_ARENA_BYTES,
+    MAX_TENSOR_BYTES), and the session allocates from an arena capped at MAX_ONNX_ARENA_BYTES,
     so a graph that computes a huge shape at run time fails that batch with one line instead of
     taking the machine's memory.
     """
@@ -105,7 +105,7 @@ class OnnxRuntime:
         from mnist_cnn.inference import onnxcheck
 
         ort = _require("onnxruntime", path)
-        onnxcheck.check_graph(data, path, MAX_ONNX_TENSOR_BYTES, BATCH)
+        onnxcheck.check_graph(data, path, MAX_TENSOR_BYTES, BATCH)
         self.path = path
         options = ort.SessionOptions()
         options.log_severity_level = 4  # our one-line errors say what failed; ORT's own log would repeat it
@@ -141,6 +141,20 @@ class OnnxRuntime:
         return _batched(call, images, self.fixed_batch or BATCH)
 
 
+def _check_litert_tensors(interpreter, path: Path) -> None:
+    """ModelError if a tensor would take more than MAX_TENSOR_BYTES (unknown dimensions count as BATCH)."""
+    for tensor in interpreter.get_tensor_details():
+        dims = tensor.get("shape_signature")
+        dims = tensor["shape"] if dims is None or len(dims) == 0 else dims
+        count = int(np.prod([BATCH if d < 0 else int(d) for d in dims], dtype=np.float64))
+        size = count * np.dtype(tensor["dtype"]).itemsize
+        if size > MAX_TENSOR_BYTES:
+            raise ModelError(
+                f"{path}: tensor '{tensor['name']}' would take {size / 2**20:,.0f} MB "
+                f"(limit {MAX_TENSOR_BYTES / 2**20:,.0f} MB); refused before running"
+            )
+
+
 class LiteRTRuntime:
     """A .tflite model in the standalone LiteRT interpreter (ai-edge-litert); no TensorFlow."""
 
@@ -155,7 +169,10 @@ class LiteRTRuntime:
         try:
             with silenced_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
                 self.interpreter = Interpreter(model_content=data, num_threads=os.cpu_count() or 1)
+                _check_litert_tensors(self.interpreter, path)  # shapes are known before anything is allocated
                 self.interpreter.allocate_tensors()
+        except ModelError:
+            raise
         except Exception as exc:  # the interpreter raises ValueError/RuntimeError for bad files
             raise ModelError(f"{path}: not a usable LiteRT model ({first_line(exc, 200)})") from None
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
