@@ -264,3 +264,45 @@ def test_the_repository_configs_still_load():
 
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         config.load(path)
+
+
+# --------------------------------------------------------------------------- folders the tool writes into
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "resume"])
+def test_a_linked_plots_folder_is_never_written_through(tmp_path, run_cli, command):
+    victim = tmp_path / "elsewhere"
+    victim.mkdir()
+    run = _resumable_run(tmp_path / "runs" / "r") if command == "resume" else _finished_run(tmp_path / "runs" / "r")
+    (run / "plots").symlink_to(victim)
+    args = {"evaluate": ["evaluate", str(run)], "export": ["export", str(run)], "resume": ["train", "--resume", str(run)]}
+    result = run_cli(*args[command])
+    assert result.code == 1, result.err
+    _one_line(result.err, str(run / "plots"), "symbolic link")
+    assert list(victim.iterdir()) == []
+
+
+def test_runs_list_does_not_walk_loops_of_links(tmp_path):
+    runs = tmp_path / "runs"
+    _finished_run(runs / "good")
+    nest = runs / "nest"
+    nest.mkdir()
+    for i in range(40):  # followed, 40 links to the parent six levels deep would be 40**6 folders
+        (nest / f"up{i}").symlink_to(runs)
+    result = _child("runs", "list", str(runs), "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [r["name"] for r in json.loads(result.stdout)["runs"]] == ["good"]
+
+
+def test_a_linked_worker_log_is_never_appended_to(tmp_path, run_cli):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    sweep = tmp_path / "sweep"
+    assert run_cli("sweep", "start", str(SMOKE), "--plan-only", "--sweep-dir", str(sweep)).code == 0
+    slot = sweep / "trials" / json.loads((sweep / "plan.json").read_text())["trials"][0]["id"]
+    slot.mkdir(parents=True)
+    (slot / "worker.log").symlink_to(victim)
+    result = run_cli("sweep", "run", str(sweep), "--workers", "1")
+    assert result.code == 1
+    _one_line(result.err, "worker.log", "symbolic link")
+    assert victim.read_text() == "keep me\n"

@@ -72,7 +72,10 @@ def evaluate(
     from mnist_cnn.inference.runtimes import load_runtime
 
     if run_dir:
+        from mnist_cnn.runs.rundir import check_own_folders
+
         run = RunDir(Path(run_dir))
+        check_own_folders(run)  # evaluate writes plots into the run: never through a link it did not make
         source = modelfiles.from_run(run, checkpoint, prefer_export=True)
         data_cfg = config.load(run.config).data  # the run's own test subset, if it used one
     else:

@@ -48,9 +48,9 @@ def _candidates(root: Path, depth: int = 0):
     except OSError:
         return
     for child in children:
-        if any((child / marker).exists() for marker in _RUN_MARKERS):
+        if any((child / marker).exists() or (child / marker).is_symlink() for marker in _RUN_MARKERS):
             yield child
-        elif depth + 1 < _MAX_DEPTH:
+        elif depth + 1 < _MAX_DEPTH and not child.is_symlink():  # links are not followed down: loops
             yield from _candidates(child, depth + 1)
 
 

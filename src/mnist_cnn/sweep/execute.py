@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mnist_cnn
-from mnist_cnn import interrupts
+from mnist_cnn import atomic, interrupts
 from mnist_cnn.sweep import trial as trials
 from mnist_cnn.sweep.plan import Plan, trial_slot
 
@@ -109,7 +109,7 @@ def run_local(sweep_dir: Path, plan: Plan, workers: int, echo: Callable[[str], N
 def _launch(sweep_dir: Path, plan: Plan, index: int, threads: int | None):
     slot = trial_slot(sweep_dir, plan.trials[index])
     slot.mkdir(parents=True, exist_ok=True)
-    handle = open(slot / WORKER_LOG, "ab")  # noqa: SIM115 - closed when the process ends
+    handle = atomic.open_append(slot / WORKER_LOG)  # never through a link; closed when the process ends
     proc = subprocess.Popen(
         trial_command(sweep_dir, index, threads),
         stdout=handle,
@@ -205,7 +205,8 @@ def _ray_task_body():
         # The driver's checkout first on the path where it exists (a shared filesystem), else the install.
         path = os.pathsep.join(p for p in (src if os.path.isdir(src) else "", os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONPATH=path)
-        with open(os.path.join(slot, "worker.log"), "ab") as handle:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC  # never through a link
+        with os.fdopen(os.open(os.path.join(slot, "worker.log"), flags, 0o644), "ab") as handle:
             return subprocess.run([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
 
     return run_trial_command

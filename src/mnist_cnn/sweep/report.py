@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 
 from mnist_cnn import atomic
+from mnist_cnn.config import ConfigError
 from mnist_cnn.sweep.plan import Plan
 from mnist_cnn.sweep.trial import is_finished, state_of
 
@@ -131,6 +132,8 @@ def plot_accuracy(report: dict, path: Path) -> None:
 def write_report(sweep_dir: Path, report: dict) -> list[Path]:
     """report.md, report.json and accuracy.png under SWEEP_DIR/report/; the paths written."""
     folder = Path(sweep_dir) / REPORT_DIR
+    if folder.is_symlink():  # written into by the tool, so never a link it did not make
+        raise ConfigError(f"{folder}: is a symbolic link, which a sweep never makes; replace it with a folder")
     folder.mkdir(exist_ok=True)
     paths = [folder / "report.md", folder / "report.json", folder / "accuracy.png"]
     atomic.write_text(paths[0], format_markdown(report) + "\n")
