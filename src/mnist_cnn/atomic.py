@@ -81,10 +81,9 @@ def open_append(path: str | Path):
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OSError(exc.errno, "is a symbolic link; the tool never writes its log through one", str(path)) from None
-        if exc.errno == errno.ENXIO:  # a FIFO nobody reads
-            raise OSError(exc.errno, "is a FIFO, not a regular file; the tool will not write its log there", str(path))
+        why = {errno.ELOOP: "is a symbolic link", errno.ENXIO: "is a FIFO"}.get(exc.errno)  # ENXIO: nobody reads it
+        if why:
+            raise OSError(exc.errno, f"{why}; the tool never writes its log through one", str(path)) from None
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
