@@ -123,8 +123,22 @@ def _zero_manifest(root: Path) -> None:
     (root / "manifest.json").symlink_to("/dev/zero")
 
 
+def _nested_manifest(root: Path) -> None:
+    root.mkdir(parents=True)
+    (root / "manifest.json").write_text('{"status": "completed", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+def _nan_manifest(root: Path) -> None:
+    root.mkdir(parents=True)
+    manifest = {"status": "completed", "name": "x", "seed": 1, "started_at": STARTED, "finished_at": STARTED}
+    (root / "manifest.json").write_text(json.dumps({**manifest, "epoch_seconds": [float("nan")]}))
+
+
 HOSTILE_MANIFESTS = {"fifo": (_fifo_manifest, "FIFO"), "sparse-4GB": (_sparse_manifest, "4 MB"),
-                     "link-to-dev-zero": (_zero_manifest, "symbolic link")}  # fmt: skip
+                     "link-to-dev-zero": (_zero_manifest, "symbolic link"),
+                     "deeply-nested": (_nested_manifest, "nested too deeply"),
+                     "nan": (_nan_manifest, "NaN is not strict JSON")}  # fmt: skip
+EVERY_COMMAND_KINDS = ["fifo", "sparse-4GB", "link-to-dev-zero"]
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE_MANIFESTS))
@@ -152,7 +166,7 @@ def test_the_latest_run_lookup_skips_a_hostile_manifest(tmp_path, kind):
     assert needle in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("kind", list(HOSTILE_MANIFESTS))
+@pytest.mark.parametrize("kind", EVERY_COMMAND_KINDS)
 @pytest.mark.parametrize("command", ["predict", "evaluate", "export", "resume", "compare"])
 def test_every_command_refuses_a_hostile_manifest_with_one_line(tmp_path, kind, command):
     make, needle = HOSTILE_MANIFESTS[kind]
@@ -275,8 +289,8 @@ def test_a_linked_plots_folder_is_never_written_through(tmp_path, run_cli, comma
     victim.mkdir()
     run = _resumable_run(tmp_path / "runs" / "r") if command == "resume" else _finished_run(tmp_path / "runs" / "r")
     (run / "plots").symlink_to(victim)
-    args = {"evaluate": ["evaluate", str(run)], "export": ["export", str(run)], "resume": ["train", "--resume", str(run)]}
-    result = run_cli(*args[command])
+    args = {"evaluate": ["evaluate"], "export": ["export"], "resume": ["train", "--resume"]}[command]
+    result = run_cli(*args, str(run))
     assert result.code == 1, result.err
     _one_line(result.err, str(run / "plots"), "symbolic link")
     assert list(victim.iterdir()) == []

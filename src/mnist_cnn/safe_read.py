@@ -140,9 +140,21 @@ def read_text(path: str | Path, limit: int, what: str = "file", follow_links: bo
         raise FileRefused(f"{path}: not UTF-8 text (byte {exc.start}); not a readable {what}") from None
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def loads_strict(text: str) -> Any:
+    """Strict JSON (no NaN or Infinity, as the tool writes it); ValueError for anything else, deep nesting included."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def read_json(path: str | Path, limit: int, what: str = "file", follow_links: bool = True) -> Any:
-    """Parsed JSON of `path`, bounded like `read_text`; ValueError (from json) if it is not JSON."""
-    return json.loads(read_text(path, limit, what, follow_links))
+    """Parsed strict JSON of `path`, bounded like `read_text`; ValueError if it is not strict JSON."""
+    return loads_strict(read_text(path, limit, what, follow_links))
 
 
 def confined(root: str | Path, relative: Any, what: str = "path") -> Path:

@@ -223,7 +223,7 @@ def read(run: RunDir) -> Manifest:
     except OSError as exc:
         raise RunError(f"{run.root}: unreadable manifest.json ({exc.strerror or exc})") from None
     try:
-        raw = json.loads(text)
+        raw = safe_read.loads_strict(text)
     except ValueError as exc:
         raise RunError(f"{run.root}: manifest.json is not valid JSON ({exc})") from None
     return Manifest.from_json(raw, f"{run.manifest}")
