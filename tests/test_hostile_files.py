@@ -320,3 +320,39 @@ def test_a_linked_worker_log_is_never_appended_to(tmp_path, run_cli):
     assert result.code == 1
     _one_line(result.err, "worker.log", "symbolic link")
     assert victim.read_text() == "keep me\n"
+
+
+def test_runs_list_survives_hand_edited_metrics_and_escapes_control_characters(tmp_path, run_cli):
+    runs = tmp_path / "runs"
+    for name, accuracy in (("a", "99%"), ("b", [1]), ("c", 0.9)):
+        run = _finished_run(runs / name)
+        (run / "metrics.json").write_text(json.dumps({"test": {"accuracy": accuracy}, "fit_seconds": "fast"}))
+    manifest = json.loads((runs / "a" / "manifest.json").read_text())
+    manifest["started_at"] = "2026\nforged-row  completed  99  100.00%\x1b[2J"
+    (runs / "a" / "manifest.json").write_text(json.dumps(manifest))
+    for key in ("accuracy", "fit", "started"):
+        result = run_cli("runs", "list", str(runs), "--sort", key)
+        assert result.code == 0, result.err
+        lines = result.out.strip().splitlines()
+        assert len(lines) == 4 and "\x1b" not in result.out and "\\n" in result.out
+    rows = json.loads(run_cli("runs", "list", str(runs), "--json").out)["runs"]
+    assert {r["name"]: r["test_accuracy"] for r in rows} == {"a": None, "b": None, "c": 0.9}
+
+
+def test_a_serve_worker_that_cannot_load_the_verified_copy_stops_the_server(tmp_path, monkeypatch):
+    import signal
+
+    from hostile_files import save_onnx
+
+    from mnist_cnn.serve import server
+
+    model = save_onnx(tmp_path / "model.onnx")
+    spec = {"copy": {"path": str(model), "sha256": "0" * 64, "facts": {}}, "limits": {}}
+    monkeypatch.setenv(server.ENV, json.dumps(spec))
+    kills = []
+    monkeypatch.setattr(server.os, "kill", lambda pid, sig: kills.append((pid, sig)))
+    with pytest.raises(SystemExit):
+        server.app_from_env()
+    assert kills == [(os.getppid(), signal.SIGTERM)]
+    line = (tmp_path / "worker-error.txt").read_text()
+    assert "could not load the model verified at start" in line and "SHA-256 differs" in line

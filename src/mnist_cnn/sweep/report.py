@@ -7,6 +7,7 @@ early) count; every other trial is listed with its state.
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def _stats(values: list[float]) -> dict:
             "min": min(values), "max": max(values)}  # fmt: skip
 
 
+def _number(metrics: dict | None, *keys: str) -> float | int | None:
+    """metrics[k1][k2]... if it is a finite number, else None: metrics.json is a file anyone may edit."""
+    value = metrics
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
 def build_report(sweep_dir: Path, plan: Plan) -> dict:
     """The report as strict-JSON-ready data: per-point statistics, every trial, unfinished ones listed."""
     trials, unfinished = [], []
@@ -57,11 +67,11 @@ def build_report(sweep_dir: Path, plan: Plan) -> dict:
         s = state_of(sweep_dir, t)
         m = (s.run.read_metrics() or None) if is_finished(s) and s.run else None
         row = {"trial": t.id, "point": t.point, "seed": t.seed, "state": s.state,
-               "test_accuracy": m["test"]["accuracy"] if m else None,
-               "fit_seconds": m["fit_seconds"] if m else None, "epochs": m["epochs"] if m else None,
+               "test_accuracy": _number(m, "test", "accuracy"),
+               "fit_seconds": _number(m, "fit_seconds"), "epochs": _number(m, "epochs"),
                "run_dir": str(s.run.root) if s.run else None}  # fmt: skip
         trials.append(row)
-        if m is None:
+        if row["test_accuracy"] is None:
             reason = s.manifest.error if s.manifest and s.state in ("failed", "diverged") else None
             unfinished.append({**row, "reason": reason})
     points = []
