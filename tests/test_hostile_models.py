@@ -162,3 +162,34 @@ def test_a_litert_model_with_a_huge_tensor_is_refused_before_allocating(tmp_path
     result = run_cli("predict", "--model", str(model), str(image))
     assert result.code == 1
     _one_line_error(result, str(model), "'BroadcastTo' would take 2,048 MB", "refused before running")
+
+
+def _keras_archive(path: Path, dense: dict) -> Path:
+    """A .keras zip (no TensorFlow needed) whose config holds one Dense layer as given and 1 KB of 'weights'."""
+    import zipfile
+
+    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "evil", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 28, 28, 1]}},
+        {"module": "keras.layers", "class_name": "Flatten", "config": {"name": "flatten"}},
+        {"module": "keras.layers", "class_name": "Dense", **dense}]}}  # fmt: skip
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.0"}))
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", b"\0" * 1024)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("dense", "needle"),
+    [({"config": {"name": "d", "units": 10**8}, "build_config": {"input_shape": [None, 784]}},
+      "declares 78,500,000,000 weights"),
+     ({"config": {"name": "d", "units": 10}}, "layer d has no readable size")],
+    ids=["declares-300-GB", "no-recorded-shape"],
+)  # fmt: skip
+def test_a_keras_archive_declaring_more_weights_than_it_holds_is_refused_before_building(
+    tmp_path, run_cli, image, dense, needle
+):
+    model = _keras_archive(tmp_path / "evil.keras", dense)
+    result = run_cli("predict", "--model", str(model), str(image))
+    assert result.code == 1
+    _one_line_error(result, str(model), needle)

@@ -217,6 +217,9 @@ def check_archive(archive_file: Path, shown_as: Path | None = None) -> None:
         total += size
     if total > MAX_TOTAL_BYTES:
         raise ModelError(f"{path}: archive inflates to {total / 2**20:.0f} MB (limit {_mb(MAX_TOTAL_BYTES)}); refused")
+    from mnist_cnn.inference.keras_weights import check_declared_weights
+
+    check_declared_weights(archive_file, path, {info.filename: info.file_size for info in members}, MAX_MEMBER_BYTES)
 
 
 def load(source: ModelSource, compile: bool = False):
