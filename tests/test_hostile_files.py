@@ -71,8 +71,8 @@ def _big(path: Path) -> Path:
     [
         (lambda p: Path("/dev/zero"), ("/dev/zero", "character device", "not a regular file")),
         (_deep, ("nested more than 32 levels",)),
-        (_long_list, ("more than 5,000 YAML values",)),
-        (_alias_bomb, ("more than 5,000 YAML values",)),
+        (_long_list, ("more than 2,000 YAML values",)),
+        (_alias_bomb, ("more than 2,000 YAML values",)),
         (_nul, ("NUL byte",)),
         (_big, ("2 GB", "(1 MB)")),
     ],
