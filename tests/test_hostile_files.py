@@ -361,3 +361,17 @@ def test_a_serve_worker_that_cannot_load_the_verified_copy_stops_the_server(tmp_
     assert kills == [(os.getppid(), signal.SIGTERM)]
     line = (tmp_path / "worker-error.txt").read_text()
     assert "could not load the model verified at start" in line and "SHA-256 differs" in line
+
+
+def test_a_trial_log_is_read_from_its_end_and_never_through_a_link(tmp_path):
+    from mnist_cnn.sweep.execute import last_line
+
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as handle:
+        handle.truncate(2 * GB)  # sparse: reading it whole would take 2 GB
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"Error: the last line\n\n")
+    assert last_line(log) == "Error: the last line"
+    linked = tmp_path / "linked.log"
+    linked.symlink_to("/dev/zero")
+    assert last_line(linked) == "no log"

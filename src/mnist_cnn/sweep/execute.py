@@ -141,17 +141,30 @@ def _record(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally, ec
 def describe(state: trials.TrialState) -> str:
     """'test accuracy 0.9912, fit 123.4 s' from the trial's metrics, or its state."""
     metrics = state.run.read_metrics() if state.run else {}
-    if not metrics:
-        return state.state
-    return f"test accuracy {metrics['test']['accuracy']:.4f}, fit {metrics['fit_seconds']:.1f} s"
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    accuracy, fit = test.get("accuracy"), metrics.get("fit_seconds")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (accuracy, fit)):
+        return state.state  # no metrics yet, or a hand-edited file: say what is known
+    return f"test accuracy {accuracy:.4f}, fit {fit:.1f} s"
+
+
+LOG_TAIL_BYTES = 64 * 1024  # the end of a trial's log is what holds its error
 
 
 def last_line(path: Path) -> str:
-    """The last non-empty line of a log (the error the trial printed)."""
+    """The last non-empty line of a log (the error the trial printed); only its end is read, never through a link."""
+    from mnist_cnn import safe_read
+
     try:
-        lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    except OSError:
+        fd = safe_read.open_regular(path, None, "trial log", follow_links=False)
+    except (OSError, safe_read.FileRefused):
         return "no log"
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
+    finally:
+        os.close(fd)
+    lines = [ln for ln in tail.decode("utf-8", errors="replace").splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "no output"
 
 
