@@ -370,7 +370,7 @@ def test_a_trial_log_is_read_from_its_end_and_never_through_a_link(tmp_path):
     with open(log, "wb") as handle:
         handle.truncate(2 * GB)  # sparse: reading it whole would take 2 GB
         handle.seek(0, os.SEEK_END)
-        handle.write(b"Error: the last line\n\n")
+        handle.write(b"\nError: the last line\n\n")
     assert last_line(log) == "Error: the last line"
     linked = tmp_path / "linked.log"
     linked.symlink_to("/dev/zero")
