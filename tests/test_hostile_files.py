@@ -228,17 +228,20 @@ def test_train_resume_never_writes_through_a_linked_lock(tmp_path, run_cli, link
     assert victim.read_text() == "keep me\n"
 
 
-def test_sweep_run_never_writes_through_a_linked_slot_lock(tmp_path, run_cli):
+@pytest.mark.parametrize(
+    ("linked", "args"), [(".lock", ["--index", "0"]), ("worker.log", ["--workers", "1"])], ids=["slot-lock", "worker-log"]
+)
+def test_sweep_run_never_writes_through_a_linked_file_in_a_trial_slot(tmp_path, run_cli, linked, args):
     victim = tmp_path / "precious.txt"
     victim.write_text("keep me\n")
     sweep = tmp_path / "sweep"
     assert run_cli("sweep", "start", str(SMOKE), "--plan-only", "--sweep-dir", str(sweep)).code == 0
     slot = sweep / "trials" / json.loads((sweep / "plan.json").read_text())["trials"][0]["id"]
     slot.mkdir(parents=True)
-    (slot / ".lock").symlink_to(victim)
-    result = run_cli("sweep", "run", str(sweep), "--index", "0")
+    (slot / linked).symlink_to(victim)
+    result = run_cli("sweep", "run", str(sweep), *args)
     assert result.code == 1
-    _one_line(result.err, ".lock", "symbolic link")
+    _one_line(result.err, linked, "symbolic link")
     assert victim.read_text() == "keep me\n"
     status = run_cli("sweep", "status", str(sweep), "--json")
     assert status.code == 0 and "Traceback" not in status.err
@@ -311,20 +314,6 @@ def test_runs_list_does_not_walk_loops_of_links(tmp_path):
     result = _child("runs", "list", str(runs), "--json", timeout=60)
     assert result.returncode == 0, result.stderr
     assert [r["name"] for r in json.loads(result.stdout)["runs"]] == ["good"]
-
-
-def test_a_linked_worker_log_is_never_appended_to(tmp_path, run_cli):
-    victim = tmp_path / "precious.txt"
-    victim.write_text("keep me\n")
-    sweep = tmp_path / "sweep"
-    assert run_cli("sweep", "start", str(SMOKE), "--plan-only", "--sweep-dir", str(sweep)).code == 0
-    slot = sweep / "trials" / json.loads((sweep / "plan.json").read_text())["trials"][0]["id"]
-    slot.mkdir(parents=True)
-    (slot / "worker.log").symlink_to(victim)
-    result = run_cli("sweep", "run", str(sweep), "--workers", "1")
-    assert result.code == 1
-    _one_line(result.err, "worker.log", "symbolic link")
-    assert victim.read_text() == "keep me\n"
 
 
 def test_runs_list_survives_hand_edited_metrics_and_escapes_control_characters(tmp_path, run_cli):
