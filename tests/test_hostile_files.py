@@ -229,7 +229,9 @@ def test_train_resume_never_writes_through_a_linked_lock(tmp_path, run_cli, link
 
 
 @pytest.mark.parametrize(
-    ("linked", "args"), [(".lock", ["--index", "0"]), ("worker.log", ["--workers", "1"])], ids=["slot-lock", "worker-log"]
+    ("linked", "args"),
+    [(".lock", ["--index", "0"]), ("worker.log", ["--workers", "1"])],
+    ids=["slot-lock", "worker-log"],
 )
 def test_sweep_run_never_writes_through_a_linked_file_in_a_trial_slot(tmp_path, run_cli, linked, args):
     victim = tmp_path / "precious.txt"
