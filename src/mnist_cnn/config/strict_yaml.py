@@ -10,8 +10,8 @@ import yaml
 from mnist_cnn.config.schema import ConfigError
 from mnist_cnn.errors import first_line
 
-# A recipe has ~60 YAML nodes nested 4 deep (a resolved config ~150); these bounds stop a hostile file (a 3 MB list, a value nested
-# 10,000 deep, an alias bomb) within milliseconds instead of gigabytes or a RecursionError.
+# A recipe has ~60 YAML nodes nested 4 deep (a resolved config ~150); these bounds stop a hostile file
+# (a 3 MB list, a value nested 10,000 deep, an alias bomb) early instead of after gigabytes or a RecursionError.
 MAX_DEPTH = 32
 MAX_NODES = 2_000
 

@@ -10,6 +10,8 @@ from mnist_cnn.runs.environment import COMPARABLE
 from mnist_cnn.runs.manifest import Manifest
 from mnist_cnn.runs.rundir import RunDir, file_sha256
 
+CHECKPOINT_LIMIT = 256 * 2**20  # as for any model file (inference/modelfiles.MAX_FILE_BYTES)
+
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:
     if isinstance(value, dict):
@@ -49,8 +51,11 @@ def damaged_files(run: RunDir, manifest: Manifest) -> list[str]:
     for role, record in manifest.checkpoints.items():
         path = record.path(run, role)
         try:
-            ok = file_sha256(path) == record.sha256
-        except (OSError, safe_read.FileRefused):
+            ok = file_sha256(path, CHECKPOINT_LIMIT) == record.sha256
+        except safe_read.FileRefused as exc:
+            problems.append(f"{exc} ({role} checkpoint)")
+            continue
+        except OSError:
             problems.append(f"{path}: missing or unreadable ({role} checkpoint)")
             continue
         if not ok:

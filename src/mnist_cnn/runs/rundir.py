@@ -88,10 +88,10 @@ def create(runs_dir: str | Path, name: str, now: dt.datetime | None = None) -> R
     raise RunError(f"{base}: could not create a unique run directory")
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a regular file's bytes; a FIFO or device is refused (FileRefused), never read."""
+def file_sha256(path: str | Path, limit: int | None = None) -> str:
+    """SHA-256 of a regular file's bytes; a FIFO or device, or a file over `limit`, is refused (FileRefused)."""
     digest = hashlib.sha256()
-    fd = safe_read.open_regular(path, None, "file")
+    fd = safe_read.open_regular(path, limit, "file")
     with open(fd, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -99,12 +99,12 @@ def file_sha256(path: str | Path) -> str:
 
 
 def check_own_folders(run: RunDir) -> None:
-    """The run's sub-folders the tool writes into are real folders, not links it did not make (RunError)."""
-    for folder in (run.checkpoints, run.plots, run.root / "export"):
-        if folder.is_symlink():
+    """The run's sub-folders (and config.yaml) the tool writes are real ones, not links it did not make (RunError)."""
+    for path in (run.checkpoints, run.plots, run.root / "export", run.config):
+        if path.is_symlink():
             raise RunError(
-                f"{folder}: is a symbolic link, which the tool never makes; it will not write through it "
-                "(replace it with a folder)"
+                f"{path}: is a symbolic link, which the tool never makes; it will not write through it "
+                "(replace it with the real folder or file)"
             )
 
 

@@ -61,7 +61,7 @@ def verified_copy(model: str | None, runs_dir: str | Path, checkpoint: str | Non
     copy.write_bytes(data)
     copy.chmod(0o400)
     digest = hashlib.sha256(data).hexdigest()
-    return VerifiedCopy(copy, digest, {**_facts(source), "sha256": digest})
+    return VerifiedCopy(copy, digest, _facts(source, digest))
 
 
 def load_copy(copy: VerifiedCopy) -> ServedModel:
@@ -70,7 +70,7 @@ def load_copy(copy: VerifiedCopy) -> ServedModel:
     return ServedModel(runtime, {**copy.facts, "runtime": runtime.name})
 
 
-def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
+def _facts(source: modelfiles.ModelSource, digest: str | None = None) -> dict[str, Any]:
     """Run, checkpoint or export, file, hash, test accuracy and the export's verification (null where unknown)."""
     run = source.run
     metrics = run.read_metrics() if run is not None else {}
@@ -89,7 +89,7 @@ def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
         "export": source.export,
         "file": str(source.path),
         "format": source.path.suffix.lstrip("."),
-        "sha256": source.expected_sha256 or file_sha256(source.path),
+        "sha256": digest or source.expected_sha256 or file_sha256(source.path),
         "sha256_verified": source.expected_sha256 is not None,
         "test_accuracy": accuracy if isinstance(accuracy, float) else None,
         "verification": verification,
