@@ -193,3 +193,27 @@ def test_a_keras_archive_declaring_more_weights_than_it_holds_is_refused_before_
     result = run_cli("predict", "--model", str(model), str(image))
     assert result.code == 1
     _one_line_error(result, str(model), needle)
+
+
+@pytest.mark.parametrize("command", ["predict", "compare"])
+def test_a_checkpoint_linked_out_of_the_run_is_refused(tmp_path, run_cli, image, command):
+    import hashlib
+
+    elsewhere = tmp_path / "elsewhere.keras"
+    elsewhere.write_bytes(b"not really a model")
+    run = onnx_run(tmp_path / "runs" / "r")
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "epoch-0001.keras").symlink_to(elsewhere)
+    manifest = json.loads((run / "manifest.json").read_text())
+    digest = hashlib.sha256(elsewhere.read_bytes()).hexdigest()
+    manifest["checkpoints"] = {"last": {"epoch": 1, "sha256": digest, "weights_sha256": "0" * 64,
+                                        "file": "epoch-0001.keras"}}  # fmt: skip
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    if command == "predict":
+        result = run_cli("predict", str(image), "--model", str(run), "--checkpoint", "last")
+        assert result.code == 1
+        _one_line_error(result, "'checkpoints/epoch-0001.keras' leads outside")
+    else:
+        result = run_cli("runs", "compare", str(run), str(run), "--json")
+        assert result.code == 1 and "Traceback" not in result.err
+        assert any("leads outside" in problem for problem in json.loads(result.out)["damaged"])

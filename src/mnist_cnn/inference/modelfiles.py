@@ -135,7 +135,11 @@ def _recorded(path: Path) -> ModelSource | None:
         if isinstance(entry, dict) and entry.get("file") == relative and entry.get("sha256"):
             return ModelSource(path, run, None, entry["sha256"], key)
     for role, record in info.checkpoints.items():
-        if record.path(run, role).resolve() == path.resolve():
+        try:
+            recorded = record.path(run, role)
+        except RunError:  # a checkpoint leading out of the run is not this file's record
+            continue
+        if recorded.resolve() == path.resolve():
             return ModelSource(path, run, role, record.sha256)
     return None
 

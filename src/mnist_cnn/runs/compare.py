@@ -8,7 +8,7 @@ from mnist_cnn import safe_read
 from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.environment import COMPARABLE
 from mnist_cnn.runs.manifest import Manifest
-from mnist_cnn.runs.rundir import RunDir, file_sha256
+from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
 
 CHECKPOINT_LIMIT = 256 * 2**20  # as for any model file (inference/modelfiles.MAX_FILE_BYTES)
 
@@ -49,7 +49,11 @@ def damaged_files(run: RunDir, manifest: Manifest) -> list[str]:
     """Files whose bytes no longer match the hashes the manifest recorded (or that are missing)."""
     problems = []
     for role, record in manifest.checkpoints.items():
-        path = record.path(run, role)
+        try:
+            path = record.path(run, role)
+        except RunError as exc:  # leads out of the run: damaged, not compared
+            problems.append(str(exc))
+            continue
         try:
             ok = file_sha256(path, CHECKPOINT_LIMIT) == record.sha256
         except safe_read.FileRefused as exc:

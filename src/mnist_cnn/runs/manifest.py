@@ -57,8 +57,11 @@ class CheckpointRecord:
     monitor: str | None = None
 
     def path(self, run: RunDir, role: str) -> Path:
-        """Where this checkpoint's file is."""
-        return run.checkpoints / (self.file or LEGACY_FILES[role])
+        """Where this checkpoint's file is: inside the run's checkpoints/, links included (RunError otherwise)."""
+        try:
+            return safe_read.confined(run.root, f"checkpoints/{self.file or LEGACY_FILES[role]}", f"{role} checkpoint")
+        except safe_read.FileRefused as exc:
+            raise RunError(str(exc)) from None
 
 
 @dataclass

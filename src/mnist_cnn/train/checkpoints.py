@@ -175,7 +175,11 @@ class EpochCommitter:
             record = recorded.get(role)
             if record is None:
                 continue
-            path = record.path(self.run, role)
+            try:
+                path = record.path(self.run, role)
+            except RunError as exc:
+                problems.append(str(exc))
+                continue
             try:
                 # compile=True restores the optimizer's state along with the weights.
                 model = load(ModelSource(path, expected_sha256=record.sha256), compile=True)
