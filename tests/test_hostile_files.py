@@ -366,3 +366,18 @@ def test_a_trial_log_is_read_from_its_end_and_never_through_a_link(tmp_path):
     linked = tmp_path / "linked.log"
     linked.symlink_to("/dev/zero")
     assert last_line(linked) == "no log"
+
+
+@pytest.mark.parametrize("args", [["--index", "0"], ["--workers", "1"]], ids=["one-trial", "executor"])
+def test_a_trial_slot_linked_elsewhere_is_never_written_into(tmp_path, run_cli, args):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sweep = tmp_path / "sweep"
+    assert run_cli("sweep", "start", str(SMOKE), "--plan-only", "--sweep-dir", str(sweep)).code == 0
+    slot = sweep / "trials" / json.loads((sweep / "plan.json").read_text())["trials"][0]["id"]
+    slot.parent.mkdir(parents=True, exist_ok=True)
+    slot.symlink_to(elsewhere)
+    result = run_cli("sweep", "run", str(sweep), *args)
+    assert result.code == 1
+    _one_line(result.err, str(slot), "symbolic link")
+    assert list(elsewhere.iterdir()) == []

@@ -100,7 +100,7 @@ def file_sha256(path: str | Path, limit: int | None = None) -> str:
 
 def check_own_folders(run: RunDir) -> None:
     """The run's sub-folders (and config.yaml) the tool writes are real ones, not links it did not make (RunError)."""
-    for path in (run.checkpoints, run.plots, run.root / "export", run.config):
+    for path in (run.checkpoints, run.plots, run.root / "export", run.tensorboard, run.config):
         if path.is_symlink():
             raise RunError(
                 f"{path}: is a symbolic link, which the tool never makes; it will not write through it "

@@ -107,8 +107,7 @@ def run_local(sweep_dir: Path, plan: Plan, workers: int, echo: Callable[[str], N
 
 
 def _launch(sweep_dir: Path, plan: Plan, index: int, threads: int | None):
-    slot = trial_slot(sweep_dir, plan.trials[index])
-    slot.mkdir(parents=True, exist_ok=True)
+    slot = trials.own_slot(sweep_dir, plan.trials[index])
     handle = atomic.open_append(slot / WORKER_LOG)  # never through a link; closed when the process ends
     proc = subprocess.Popen(
         trial_command(sweep_dir, index, threads),

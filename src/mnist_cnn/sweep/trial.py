@@ -68,6 +68,16 @@ def is_done(state: TrialState) -> bool:
     return is_finished(state) or state.state == "diverged"
 
 
+def own_slot(sweep_dir: Path, trial: Trial) -> Path:
+    """The trial's slot folder, made if absent; RunError if it (or trials/) is a link the sweep did not make."""
+    slot = trial_slot(sweep_dir, trial)
+    for folder in (slot.parent, slot):
+        if folder.is_symlink():
+            raise RunError(f"{folder}: is a symbolic link, which a sweep never makes; it will not write through it")
+    slot.mkdir(parents=True, exist_ok=True)
+    return slot
+
+
 def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[[str], None]) -> str:
     """Run `trial` to its end unless it is finished or claimed; return what happened (one word).
 
@@ -76,11 +86,7 @@ def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[
     from mnist_cnn.train import runner
     from mnist_cnn.train.console import Console
 
-    slot = trial_slot(sweep_dir, trial)
-    for folder in (slot.parent, slot):
-        if folder.is_symlink():
-            raise RunError(f"{folder}: is a symbolic link, which a sweep never makes; it will not train through it")
-    slot.mkdir(parents=True, exist_ok=True)
+    slot = own_slot(sweep_dir, trial)
     try:
         with lock.hold(slot):
             run = find_run(slot)
