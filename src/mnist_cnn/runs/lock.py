@@ -74,6 +74,13 @@ def _read_holder(fd: int, path: Path) -> dict | None:
     return info if isinstance(info, dict) else None
 
 
+def _linked(path: Path) -> LockRefused:
+    return LockRefused(
+        f"{path}: the run's lock file is a symbolic link, which the tool never makes; "
+        "remove it and try again (nothing was written through it)"
+    )
+
+
 def _open_lock(path: Path) -> int:
     """The lock file's descriptor, created if absent; never through a link, and only a regular file."""
     try:
@@ -81,20 +88,14 @@ def _open_lock(path: Path) -> int:
     except FileNotFoundError:
         before = None
     if before is not None and stat.S_ISLNK(before.st_mode):
-        raise LockRefused(
-            f"{path}: the run's lock file is a symbolic link, which the tool never makes; "
-            "remove it and try again (nothing was written through it)"
-        )
+        raise _linked(path)
     if before is not None and not stat.S_ISREG(before.st_mode):
         raise LockRefused(f"{path}: the run's lock file is not a regular file; remove it and try again")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise LockRefused(
-                f"{path}: the run's lock file is a symbolic link, which the tool never makes; "
-                "remove it and try again (nothing was written through it)"
-            ) from None
+        if exc.errno == errno.ELOOP:  # made a link since the lstat
+            raise _linked(path) from None
         if exc.errno == errno.ENXIO:  # a FIFO with no writer, opened non-blocking for writing
             raise LockRefused(f"{path}: the run's lock file is a FIFO, not a regular file; remove it") from None
         raise
