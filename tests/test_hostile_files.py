@@ -35,6 +35,16 @@ def _child(*args: str, cwd: Path | None = None, timeout: float = 60) -> subproce
                           cwd=cwd, timeout=timeout)  # fmt: skip
 
 
+def _cli(run_cli, kind: str, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr): in a child process for FIFOs (a regression that blocks fails instead of
+    hanging the suite), in-process otherwise (faster)."""
+    if kind == "fifo":
+        result = _child(*args)
+        return result.returncode, result.stdout, result.stderr
+    result = run_cli(*args)
+    return result.code, result.out, result.err
+
+
 # --------------------------------------------------------------------------- configs
 
 
@@ -167,7 +177,7 @@ def test_the_latest_run_lookup_skips_a_hostile_manifest(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", EVERY_COMMAND_KINDS)
-@pytest.mark.parametrize("command", ["predict", "evaluate", "export", "resume", "compare"])
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export", "resume", "compare", "serve"])
 def test_every_command_refuses_a_hostile_manifest_with_one_line(tmp_path, run_cli, kind, command):
     make, needle = HOSTILE_MANIFESTS[kind]
     run = tmp_path / "runs" / "bad"
@@ -180,13 +190,9 @@ def test_every_command_refuses_a_hostile_manifest_with_one_line(tmp_path, run_cl
         "export": ["export", str(run)],
         "resume": ["train", "--resume", str(run)],
         "compare": ["runs", "compare", str(run), str(_finished_run(tmp_path / "runs" / "good"))],
+        "serve": ["serve", str(run), "--port", "0"],
     }[command]
-    if kind == "fifo":  # in a child process: a regression that blocks fails the test instead of hanging it
-        result = _child(*args)
-        code, err = result.returncode, result.stderr
-    else:
-        result = run_cli(*args)
-        code, err = result.code, result.err
+    code, _, err = _cli(run_cli, kind, *args)
     assert code == 1, err
     _one_line(err, "manifest.json", needle)
 
@@ -381,3 +387,17 @@ def test_a_trial_slot_linked_elsewhere_is_never_written_into(tmp_path, run_cli, 
     assert result.code == 1
     _one_line(result.err, str(slot), "symbolic link")
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_MANIFESTS))
+def test_sweep_status_and_report_survive_a_hostile_manifest_in_a_trial(tmp_path, run_cli, kind):
+    make, _ = HOSTILE_MANIFESTS[kind]
+    sweep = tmp_path / "sweep"
+    assert run_cli("sweep", "start", str(SMOKE), "--plan-only", "--sweep-dir", str(sweep)).code == 0
+    trial = json.loads((sweep / "plan.json").read_text())["trials"][0]["id"]
+    make(sweep / "trials" / trial / "smoke-20260101-000000")
+    code, out, err = _cli(run_cli, kind, "sweep", "status", str(sweep), "--json")
+    assert code == 0, err
+    assert [t["state"] for t in json.loads(out)["trials"]] == ["failed"]
+    code, _, err = _cli(run_cli, kind, "sweep", "report", str(sweep), "--json")
+    assert code == 0 and "Traceback" not in err, err
