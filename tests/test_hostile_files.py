@@ -152,28 +152,28 @@ EVERY_COMMAND_KINDS = ["fifo", "sparse-4GB", "link-to-dev-zero"]
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE_MANIFESTS))
-def test_a_hostile_manifest_beside_other_runs_is_a_note_in_runs_list(tmp_path, kind):
+def test_a_hostile_manifest_beside_other_runs_is_a_note_in_runs_list(tmp_path, run_cli, kind):
     make, needle = HOSTILE_MANIFESTS[kind]
     _finished_run(tmp_path / "runs" / "good")
     make(tmp_path / "runs" / "bad")
-    result = _child("runs", "list", str(tmp_path / "runs"), "--json")
-    assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
+    code, out, err = _cli(run_cli, kind, "runs", "list", str(tmp_path / "runs"), "--json")
+    assert code == 0, err
+    payload = json.loads(out)
     assert [r["name"] for r in payload["runs"]] == ["good"]
     (note,) = payload["notes"]
     assert note.startswith("bad: skipped") and needle in note
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE_MANIFESTS))
-def test_the_latest_run_lookup_skips_a_hostile_manifest(tmp_path, kind):
+def test_the_latest_run_lookup_skips_a_hostile_manifest(tmp_path, run_cli, kind):
     make, needle = HOSTILE_MANIFESTS[kind]
     _finished_run(tmp_path / "runs" / "a-good")
     make(tmp_path / "runs" / "b-bad")
     image = digit_png(tmp_path / "one.png")
-    result = _child("predict", str(image), "--runs-dir", str(tmp_path / "runs"), "--json")
-    assert result.returncode == 0, result.stderr
-    assert "a-good" in json.loads(result.stdout)["model"]
-    assert needle in result.stderr and "Traceback" not in result.stderr
+    code, out, err = _cli(run_cli, kind, "predict", str(image), "--runs-dir", str(tmp_path / "runs"), "--json")
+    assert code == 0, err
+    assert "a-good" in json.loads(out)["model"]
+    assert needle in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("kind", EVERY_COMMAND_KINDS)
