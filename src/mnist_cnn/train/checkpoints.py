@@ -90,6 +90,8 @@ class EpochCommitter:
                 problem = "was deleted, moved or replaced"
             elif not self.run.config.is_file() or self.run.config.is_symlink():
                 problem = "lost its config.yaml"
+            elif self.run.checkpoints.is_symlink() or self.run.plots.is_symlink():
+                problem = "had checkpoints/ or plots/ replaced by a link"
             elif self.lock_id is not None and lock.identity(self.run.root) != self.lock_id:
                 problem = "lost the lock file this session holds"
         if problem:
