@@ -2,11 +2,14 @@
 
 Starts the real command in a child process (`python -m mnist_cnn.cli serve MODEL --port 0`), times
 the command to its first answer, then sends N requests from C concurrent clients (threads, each
-with its own keep-alive connection) of two kinds: "canvas" (JSON with a 28×28 MNIST test digit)
-and "photo" (a PNG upload of the sample photos). The server's resident memory (all its processes)
-is sampled every 500 requests. The client runs on the same machine and competes for its cores.
+with its own keep-alive connection) of three kinds: "canvas" (JSON with a 28×28 MNIST test digit),
+"photo" (a PNG upload of the sample photos) and "canvas-explain" (the canvas body sent to
+/v1/explain: the answer plus saliency and every conv/pooling layer's feature maps). The server's
+resident memory (all its processes) is sampled every 500 requests. The client runs on the same machine
+and competes for its cores.
 
     python scripts/bench_serve.py /tmp/runs/chollet-… --requests 5000 --clients 16 --workers 1 2
+    python scripts/bench_serve.py /tmp/runs/chollet-… --kinds canvas canvas-explain --clients 1 --requests 1000
 """
 
 from __future__ import annotations
@@ -115,7 +118,10 @@ def photo_bodies() -> list[tuple[bytes, str]]:
     return bodies
 
 
-def load(port: int, pid: int, bodies: list[tuple[bytes, str]], requests: int, clients: int) -> dict:
+ENDPOINTS = {"canvas": "/v1/predict", "photo": "/v1/predict", "canvas-explain": "/v1/explain"}
+
+
+def load(port: int, pid: int, bodies: list[tuple[bytes, str]], requests: int, clients: int, path: str) -> dict:
     """Send `requests` POSTs from `clients` threads; latencies, errors and memory samples."""
     counter = iter(range(requests))
     lock = threading.Lock()
@@ -133,7 +139,7 @@ def load(port: int, pid: int, bodies: list[tuple[bytes, str]], requests: int, cl
             body, kind = bodies[i % len(bodies)]
             t0 = time.perf_counter()
             try:
-                conn.request("POST", "/v1/predict", body=body, headers={"Content-Type": kind})
+                conn.request("POST", path, body=body, headers={"Content-Type": kind})
                 response = conn.getresponse()
                 payload = response.read()
                 ok = response.status == 200
@@ -176,17 +182,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--kinds", nargs="+", choices=list(ENDPOINTS), default=list(ENDPOINTS))
     args = parser.parse_args()
-    kinds = {"canvas": canvas_bodies(), "photo": photo_bodies()}
+    makers = {"canvas": canvas_bodies, "photo": photo_bodies, "canvas-explain": canvas_bodies}
+    kinds = {kind: makers[kind]() for kind in args.kinds}
     results = []
     for workers in args.workers:
         proc, port, first_answer = start(args.model, workers)
         start_cpu = cpu_seconds(proc.pid)
         try:
             for kind, bodies in kinds.items():
-                load(port, proc.pid, bodies, args.warmup, args.clients)
+                load(port, proc.pid, bodies, args.warmup, args.clients, ENDPOINTS[kind])
                 load_before = os.getloadavg()[0]
-                row = load(port, proc.pid, bodies, args.requests, args.clients)
+                cpu_before = cpu_seconds(proc.pid)
+                row = load(port, proc.pid, bodies, args.requests, args.clients, ENDPOINTS[kind])
+                # Server CPU per request: what an idle machine's latency is bounded by, whatever the load now.
+                row["server_cpu_ms_per_request"] = round((cpu_seconds(proc.pid) - cpu_before) * 1000 / args.requests, 2)
                 row.update(kind=kind, workers=workers, first_answer_s=round(first_answer, 3))
                 row["start_cpu_s"] = round(start_cpu, 2)
                 row["loadavg_1min"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
@@ -196,13 +207,16 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     print(f"\n{os.cpu_count()} CPUs; client and server on the same machine")
-    print("| workers | kind | first answer (CPU) | req/s | p50 ms | p99 ms | errors | RSS MB start → max → end |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| workers | kind | first answer (CPU) | req/s | p50 ms | p99 ms | server CPU ms/req | errors | load | RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['workers']} | {r['kind']} | {r['first_answer_s']} s ({r['start_cpu_s']} s) | {r['req_per_s']} | "
             f"{r['p50_ms']} | "
-            f"{r['p99_ms']} | {r['errors']} | {r['rss_mb_start']} → {r['rss_mb_max']} → {r['rss_mb_end']} |"
+            f"{r['p99_ms']} | {r['server_cpu_ms_per_request']} | {r['errors']} | {r['loadavg_1min']} | "
+            f"{r['rss_mb_start']} → {r['rss_mb_max']} → {r['rss_mb_end']} |"
         )
 
 

@@ -1,6 +1,7 @@
 """Screenshot of the draw-a-digit page for the README: serve a run, draw a 7 with a pen, save the PNG.
 
 python scripts/serve_screenshot.py runs/chollet-… docs/serve-page.png
+python scripts/serve_screenshot.py runs/chollet-… docs/serve-explain.png --explain   # the panel open, whole page
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="run directory or model file")
     parser.add_argument("out", type=Path, help="PNG to write")
+    parser.add_argument("--explain", action="store_true", help="wait for the 'What the network sees' panel too")
     args = parser.parse_args()
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -34,6 +36,12 @@ def main() -> None:
                 and "test accuracy" in d.find_element("id", "model-facts").text
             )
         )
+        if args.explain:
+            WebDriverWait(driver, 30).until(
+                lambda d: d.find_element("id", "explain").get_attribute("data-state") == "done"
+            )
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(900, height + 140)  # the whole page: the panel is below the fold
         driver.save_screenshot(str(args.out))
     print(f"wrote {args.out}")
 

@@ -193,3 +193,41 @@ def plot_robustness(reports: dict[str, dict], path: str | Path) -> None:
     fig.suptitle("Test accuracy under distortion (dashed: undistorted)", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A headless figure of the given size in inches (no pyplot state)."""
+    return _new_figure(width, height)
+
+
+def save_figure(fig: Figure, path: str | Path) -> None:
+    """Write a figure as PNG atomically."""
+    _save(fig, path)
+
+
+def plot_filters(name: str, kernels: np.ndarray, path: str | Path, columns: int = 16) -> None:
+    """The first convolution layer's learned kernels (kh, kw, in, out), one tile per filter."""
+    kernels = np.asarray(kernels, np.float32).mean(axis=2)  # one input channel for MNIST: the kernel itself
+    count = kernels.shape[-1]
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    limit = float(np.abs(kernels).max()) or 1.0
+    fig = _new_figure(0.55 * columns + 0.6, 0.55 * rows + 0.8)
+    fig.suptitle(f"{name}: {count} learned {kernels.shape[0]}×{kernels.shape[1]} kernels (red +, blue −)", fontsize=9)
+    for index in range(count):
+        axes = fig.add_subplot(rows, columns, index + 1)
+        axes.imshow(kernels[..., index], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        axes.set_xticks([])
+        axes.set_yticks([])
+    _save(fig, path)
+
+
+def plot_first_layer_filters(model, path: str | Path) -> bool:
+    """filters.png for a Keras model with a convolution layer; False (nothing written) when it has none."""
+    from mnist_cnn.explain.layers import first_kernels
+
+    found = first_kernels(model)
+    if found is None:
+        return False
+    plot_filters(*found, path)
+    return True

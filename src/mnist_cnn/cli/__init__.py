@@ -16,6 +16,7 @@ import click
 from mnist_cnn.cli.common import err, fast_exit_requested
 from mnist_cnn.cli.data import data
 from mnist_cnn.cli.evaluate import evaluate
+from mnist_cnn.cli.explain import explain
 from mnist_cnn.cli.export import export
 from mnist_cnn.cli.models import models
 from mnist_cnn.cli.predict import predict
@@ -35,6 +36,7 @@ def cli(debug: bool) -> None:
 
 for command in (train, data, models, evaluate, predict, export, runs, serve, sweep):
     cli.add_command(command)
+cli.add_command(explain)
 
 
 def entry() -> None:

@@ -85,6 +85,11 @@ runs_dir_option = click.option(
     type=click.Path(file_okay=False),
     help="Where to look for the latest run.",
 )
+model_option = click.option(
+    "--model",
+    "model",
+    help="A run directory or a .keras, .onnx or .tflite file (default: the latest finished run).",
+)
 checkpoint_option = click.option(
     "--checkpoint",
     type=click.Choice(["best", "last"]),

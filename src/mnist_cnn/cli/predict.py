@@ -7,17 +7,21 @@ from pathlib import Path
 
 import click
 
-from mnist_cnn.cli.common import checkpoint_option, emit_json, err, json_option, runs_dir_option, terminal_progress
+from mnist_cnn.cli.common import (
+    checkpoint_option,
+    emit_json,
+    err,
+    json_option,
+    model_option,
+    runs_dir_option,
+    terminal_progress,
+)
 from mnist_cnn.errors import EXIT_RUNTIME
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option(
-    "--model",
-    "model",
-    help="A run directory or a .keras, .onnx or .tflite file (default: the latest finished run).",
-)
+@model_option
 @runs_dir_option
 @checkpoint_option
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 10), help="How many candidates to show.")

@@ -90,6 +90,24 @@ MAX_TENSOR_BYTES = 512 * 2**20  # one tensor whose shape is known before running
 MAX_ONNX_ARENA_BYTES = 1024 * 2**20  # everything ONNX Runtime allocates at run time, per process
 
 
+def onnx_session(data: bytes, path: Path):
+    """(session, run options) for ONNX bytes: graph checked first, then run in the capped arena (ModelError)."""
+    from mnist_cnn.inference import onnxcheck
+
+    ort = _require("onnxruntime", path)
+    onnxcheck.check_graph(data, path, MAX_TENSOR_BYTES, BATCH)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # our one-line errors say what failed; ORT's own log would repeat it
+    if onnxcheck.capped_arena(ort, MAX_ONNX_ARENA_BYTES):
+        options.add_session_config_entry("session.use_env_allocators", "1")
+    run_options = ort.RunOptions()
+    run_options.log_severity_level = 4
+    try:
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"]), run_options
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise ModelError(f"{path}: not a usable ONNX model ({onnxcheck.short(exc)})") from None
+
+
 class OnnxRuntime:
     """An .onnx model in ONNX Runtime (CPU); no TensorFlow.
 
@@ -102,21 +120,8 @@ class OnnxRuntime:
     name = "onnxruntime"
 
     def __init__(self, data: bytes, path: Path = Path("model.onnx")):
-        from mnist_cnn.inference import onnxcheck
-
-        ort = _require("onnxruntime", path)
-        onnxcheck.check_graph(data, path, MAX_TENSOR_BYTES, BATCH)
         self.path = path
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # our one-line errors say what failed; ORT's own log would repeat it
-        if onnxcheck.capped_arena(ort, MAX_ONNX_ARENA_BYTES):
-            options.add_session_config_entry("session.use_env_allocators", "1")
-        self.run_options = ort.RunOptions()
-        self.run_options.log_severity_level = 4
-        try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ModelError(f"{path}: not a usable ONNX model ({onnxcheck.short(exc)})") from None
+        self.session, self.run_options = onnx_session(data, path)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")

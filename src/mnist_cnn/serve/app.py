@@ -23,11 +23,13 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mnist_cnn.explain.explainer import Explainer, for_file
 from mnist_cnn.inference import imaging
 from mnist_cnn.inference.runtimes import NONFINITE, finite_rows
 from mnist_cnn.serve import inputs
 from mnist_cnn.serve.inputs import InputError, PredictRequest
 from mnist_cnn.serve.model import ServedModel
+from mnist_cnn.serve.openapi import EXPLAIN_RESPONSES, HEALTH, OBJECT, PREDICT_RESPONSES, answers
 
 STATIC = Path(__file__).with_name("static")
 MAX_REQUEST_BYTES = 10_000_000
@@ -39,6 +41,14 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 FORM_FIELDS = ("file", "include_image")
+MAX_EXPLAIN_IMAGES = 8  # each costs a batch of occluded copies and ~50 KB of feature maps
+EXPLAIN_DESCRIPTION = (
+    f"Same inputs as /v1/predict (at most {MAX_EXPLAIN_IMAGES} images). Each prediction gains `explanation`: "
+    "`saliency` (a 28×28 grid: "
+    "how much hiding the pixel's patches lowers the log-odds of the answer), `layers` (each convolution and pooling "
+    "layer: name, kind, shape [H, W, C], max_activation, channel_max, and `maps`: base64 of uint8 C×H×W, 255 = the "
+    "layer's maximum) and `feature_maps_missing` (null, or why there are none and what command makes them)."
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +60,8 @@ class Limits:
     threads: int = max(2, os.cpu_count() or 1)  # images decoded at once: bounds memory and CPU
 
 
-def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLimit:
-    """The ASGI app serving `served`."""
+def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explainer | None = None) -> DeclaredSizeLimit:
+    """The ASGI app serving `served` (`explainer`: what /v1/explain uses; default: found from the served model)."""
     app = FastAPI(
         max_body_size=limits.max_request_bytes,
         title="mnist-cnn serve",
@@ -78,37 +88,36 @@ def create_app(served: ServedModel, limits: Limits = Limits()) -> DeclaredSizeLi
     @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi(), responses=PREDICT_RESPONSES)
     async def predict(request: Request) -> JSONResponse:
         """Predict the digit in each image: files (multipart field `file`, repeatable) or JSON."""
-        if request.query_params:
-            name = next(iter(request.query_params))
-            raise InputError(f"unknown query parameter '{name}' (options go in the body)")
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media == "application/json":
-            body = _parse_json(await request.body())
+        _, items_of, include_image = await _read_request(request, limits)
+        return JSONResponse(await in_thread(lambda: answer(items_of(), include_image)))
 
-            def work():
-                return answer(inputs.from_json(body, limits.max_pixels), body.include_image)
+    explainers: list = []  # the Explainer, made on first use (finding and checking features.onnx)
 
-        elif media == "multipart/form-data":
-            uploads, include_image = await _read_form(request)
+    def explained(items: list[tuple[str, imaging.Preprocessed]], include_image: bool) -> dict[str, Any]:
+        if not explainers:
+            explainers.append(explainer if explainer is not None else _explainer_for(served))
+        result = answer(items, include_image)
+        for row, (_, prepared) in zip(result["predictions"], items, strict=True):
+            probabilities = np.asarray(row["probabilities"], np.float32)  # the same numbers /v1/predict gives
+            row["explanation"] = explainers[0].explain(prepared.image, probabilities).with_maps()
+        return result
 
-            def work():
-                items = [(name, inputs.from_bytes(data, limits.max_pixels)) for name, data in uploads]
-                return answer(items, include_image)
+    explain_openapi = _predict_openapi(EXPLAIN_DESCRIPTION)
 
-        else:
-            raise InputError(
-                f"unsupported content type '{media or 'none'}': send multipart/form-data (image files) "
-                "or application/json",
-                415,
-            )
-        return JSONResponse(await in_thread(work))
+    @app.post("/v1/explain", tags=["predict"], openapi_extra=explain_openapi, responses=EXPLAIN_RESPONSES)
+    async def explain(request: Request) -> JSONResponse:
+        """Predict and explain each image: saliency and every conv/pooling layer's feature maps."""
+        count, items_of, include_image = await _read_request(request, limits)
+        if count > MAX_EXPLAIN_IMAGES:
+            raise InputError(f"{count} images: /v1/explain takes at most {MAX_EXPLAIN_IMAGES} per request")
+        return JSONResponse(await in_thread(lambda: explained(items_of(), include_image)))
 
-    @app.get("/v1/model", tags=["model"], responses=_answers({200: ("The served model's facts", _OBJECT)}))
+    @app.get("/v1/model", tags=["model"], responses=answers({200: ("The served model's facts", OBJECT)}))
     async def model() -> JSONResponse:
         """The model being served: run, checkpoint or export, runtime, file hash, test accuracy."""
         return JSONResponse(served.facts)
 
-    @app.get("/healthz", tags=["model"], responses=_answers({200: ("The server answers", _HEALTH)}))
+    @app.get("/healthz", tags=["model"], responses=answers({200: ("The server answers", HEALTH)}))
     async def healthz() -> JSONResponse:
         """Liveness: the model is loaded and the server answers."""
         return JSONResponse({"status": "ok"})
@@ -145,6 +154,35 @@ class DeclaredSizeLimit:
 def too_large(max_bytes: int) -> str:
     """The one line a client gets for a body over the limit."""
     return f"request body is larger than the {max_bytes:,}-byte limit (--max-request-bytes)"
+
+
+async def _read_request(request: Request, limits: Limits):
+    """(image count, a function that decodes and preprocesses the images, include_image) for a predict request."""
+    if request.query_params:
+        name = next(iter(request.query_params))
+        raise InputError(f"unknown query parameter '{name}' (options go in the body)")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json":
+        body = _parse_json(await request.body())
+        return len(body.images), lambda: inputs.from_json(body, limits.max_pixels), body.include_image
+    if media == "multipart/form-data":
+        uploads, include_image = await _read_form(request)
+
+        def items() -> list[tuple[str, imaging.Preprocessed]]:
+            return [(name, inputs.from_bytes(data, limits.max_pixels)) for name, data in uploads]
+
+        return len(uploads), items, include_image
+    raise InputError(
+        f"unsupported content type '{media or 'none'}': send multipart/form-data (image files) or application/json",
+        415,
+    )
+
+
+def _explainer_for(served: ServedModel) -> Explainer:
+    """The served model's Explainer: its runtime, plus feature maps where the model file has them."""
+    if not served.facts.get("file"):
+        return Explainer(served.runtime, None, "the served model's file is not known, so it has no feature maps")
+    return for_file(served.facts["file"], served.runtime)
 
 
 def _row(name: str, result: imaging.Preprocessed, probs: np.ndarray, include_image: bool) -> dict[str, Any]:
@@ -220,61 +258,8 @@ def _install_error_handlers(app: FastAPI, limits: Limits) -> None:
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log has details"}, 500)
 
 
-# Every status the service answers is in its OpenAPI schema (schemathesis checks it in the test suite).
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
-_OBJECT = {"type": "object"}
-_HEALTH = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
-_PREDICTIONS = {
-    "type": "object",
-    "properties": {
-        "model": {"type": ["string", "null"]},
-        "predictions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "digit": {"type": "integer", "minimum": 0, "maximum": 9},
-                    "probability": {"type": "number", "minimum": 0, "maximum": 1},
-                    "probabilities": {"type": "array", "items": {"type": "number"}, "minItems": 10, "maxItems": 10},
-                    "notes": {"type": "array", "items": {"type": "string"}},
-                    "image": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
-                },
-                "required": ["name", "digit", "probability", "probabilities", "notes"],
-            },
-        },
-    },
-    "required": ["model", "predictions"],
-}
-_COMMON_ERRORS = {
-    413: "The request body is over the size limit (--max-request-bytes)",
-    500: "The server failed (e.g. the model's output is not a number); the server log has details",
-}
-
-
-def _answers(ok: dict[int, tuple[str, dict]], errors: dict[int, str] | None = None) -> dict[int | str, Any]:
-    """OpenAPI responses: the successful ones with their schemas, then every error as {"error": "<one line>"}."""
-    out: dict[int | str, Any] = {
-        code: {"description": text, "content": {"application/json": {"schema": schema}}}
-        for code, (text, schema) in ok.items()
-    }
-    for code, text in {**(errors or {}), **_COMMON_ERRORS}.items():
-        out[code] = {"description": text, "content": {"application/json": {"schema": _ERROR}}}
-    return out
-
-
-PREDICT_RESPONSES = _answers(
-    {200: ("The digit read in each image, in order", _PREDICTIONS)},
-    {
-        400: "The body is empty or not valid JSON",
-        415: "The content type is neither application/json nor multipart/form-data",
-        422: "The body is well-formed but cannot be used (the message names the input and the problem)",
-    },
-)
-
-
-def _predict_openapi() -> dict[str, Any]:
-    """Both request bodies for the OpenAPI page (the route reads the body itself)."""
+def _predict_openapi(description: str | None = None) -> dict[str, Any]:
+    """Both request bodies for the OpenAPI page (the route reads the body itself), and a description."""
     schema = PredictRequest.model_json_schema()
     defs = schema.pop("$defs", {})
 
@@ -301,9 +286,12 @@ def _predict_openapi() -> dict[str, Any]:
         },
         "required": ["file"],
     }
-    return {
+    extra: dict[str, Any] = {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": inline(schema)}, "multipart/form-data": {"schema": multipart}},
         }
     }
+    if description:
+        extra["description"] = description
+    return extra

@@ -295,5 +295,6 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> d
     }
     atomic.write_json(run.metrics, metrics)
     plots.plot_history(session.rows, run.plots / "history.png")
+    plots.plot_first_layer_filters(model, run.plots / "filters.png")  # the kernels the test metrics used
     evaluate.write_plots(run, data.x_test, data.y_test, probs, summary)
     return metrics
