@@ -217,3 +217,19 @@ def test_a_checkpoint_linked_out_of_the_run_is_refused(tmp_path, run_cli, image,
         result = run_cli("runs", "compare", str(run), str(run), "--json")
         assert result.code == 1 and "Traceback" not in result.err
         assert any("leads outside" in problem for problem in json.loads(result.out)["damaged"])
+
+
+def test_a_feature_model_path_leading_out_of_the_run_is_not_loaded(tmp_path):
+    from mnist_cnn.explain.features import load_features
+    from mnist_cnn.inference import modelfiles
+    from mnist_cnn.inference.runtimes import load_runtime
+
+    run = onnx_run(tmp_path / "runs" / "r")
+    save_onnx(tmp_path / "elsewhere" / "features.onnx")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["exports"]["onnx"]["source_sha256"] = "s"
+    manifest["exports"]["onnx"]["features"] = {"file": "../../elsewhere/features.onnx", "source_sha256": "s"}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    source = modelfiles.resolve(str(run), prefer_export=True)
+    features, missing = load_features(source, load_runtime(source))
+    assert features is None and "points outside" in missing
