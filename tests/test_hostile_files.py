@@ -401,3 +401,14 @@ def test_sweep_status_and_report_survive_a_hostile_manifest_in_a_trial(tmp_path,
     assert [t["state"] for t in json.loads(out)["trials"]] == ["failed"]
     code, _, err = _cli(run_cli, kind, "sweep", "report", str(sweep), "--json")
     assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_manifest_write_never_resurrects_a_run_folder_that_went_away(tmp_path):
+    from mnist_cnn.runs import manifest as manifests
+    from mnist_cnn.runs.rundir import RunDir
+
+    gone = RunDir(tmp_path / "runs" / "gone")
+    record = manifests.Manifest(status="running", name="x", seed=1, started_at=STARTED)
+    with pytest.raises(FileNotFoundError):
+        manifests.write(gone, record)
+    assert not (tmp_path / "runs").exists()

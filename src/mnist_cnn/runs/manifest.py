@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -233,5 +234,7 @@ def read(run: RunDir) -> Manifest:
 
 
 def write(run: RunDir, manifest: Manifest) -> None:
-    """Replace manifest.json atomically (strict JSON)."""
+    """Replace manifest.json atomically (strict JSON); never re-creates a run folder that went away."""
+    if not run.root.is_dir():  # atomic writes make missing folders; a manifest must not resurrect a run
+        raise FileNotFoundError(errno.ENOENT, "the run directory is gone; manifest.json not written", str(run.root))
     atomic.write_json(run.manifest, manifest.to_json())
