@@ -77,7 +77,8 @@ def test_resolved_config_loads_back_equal(tmp_path):
 
 def test_every_shipped_recipe_is_valid():
     for path in sorted(_repo("configs").glob("*.yaml")):
-        config.load(path)
+        if not path.name.startswith("space-"):  # tune search spaces: checked in tests/test_tune_space.py
+            config.load(path)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from mnist_cnn.cli.runs import runs
 from mnist_cnn.cli.serve import serve
 from mnist_cnn.cli.sweep import sweep
 from mnist_cnn.cli.train import train
+from mnist_cnn.cli.tune import tune
 from mnist_cnn.errors import EXIT_RUNTIME, EXIT_USAGE, MnistCnnError, first_line
 
 
@@ -34,7 +35,7 @@ def cli(debug: bool) -> None:
     """Reproducible training of convolutional networks on MNIST."""
 
 
-for command in (train, data, models, evaluate, predict, export, runs, serve, sweep):
+for command in (train, data, models, evaluate, predict, export, runs, serve, sweep, tune):
     cli.add_command(command)
 cli.add_command(explain)
 

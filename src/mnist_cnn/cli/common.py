@@ -95,3 +95,12 @@ checkpoint_option = click.option(
     type=click.Choice(["best", "last"]),
     help="Which checkpoint of the run (default: the one its test metrics used).",
 )
+
+
+class StartByDefault(click.Group):
+    """A group whose first argument, if not a subcommand, starts `start`: `tune CONFIG` = `tune start CONFIG`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["start", *args]
+        return super().parse_args(ctx, args)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import keras
 
@@ -98,6 +100,28 @@ class TerminalProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         sys.stdout.write("\r\x1b[2K")  # clear the bar's line; the epoch summary line follows
         sys.stdout.flush()
+
+
+_ADDED: contextvars.ContextVar[tuple] = contextvars.ContextVar("added_callbacks", default=())
+
+
+@contextlib.contextmanager
+def added_to_fit(*callbacks: keras.callbacks.Callback) -> Iterator[None]:
+    """Within the block, `fit` also runs these callbacks, after the epoch commit (e.g. tune's pruning).
+
+    A callback with a `stop_reason` attribute that it sets when it stops training makes the run end
+    as stopped early with that reason, exactly like the config's own stop rules.
+    """
+    token = _ADDED.set(_ADDED.get() + callbacks)
+    try:
+        yield
+    finally:
+        _ADDED.reset(token)
+
+
+def added_callbacks() -> list[keras.callbacks.Callback]:
+    """The callbacks `added_to_fit` put in place for this context (none normally)."""
+    return list(_ADDED.get())
 
 
 def progress_callbacks(log) -> list[keras.callbacks.Callback]:

@@ -139,7 +139,7 @@ def fit(model, cfg: Config, data: Prepared, committer: EpochCommitter, rows: lis
     """Train from len(rows) epochs done to cfg.train.epochs, committing every epoch through `committer`."""
     import keras
 
-    from mnist_cnn.train.callbacks import EpochCommit, EpochSeeding, progress_callbacks
+    from mnist_cnn.train.callbacks import EpochCommit, EpochSeeding, added_callbacks, progress_callbacks
 
     first_epoch = len(rows)
     already = stop_reason(rows, cfg) if rows else None
@@ -149,6 +149,8 @@ def fit(model, cfg: Config, data: Prepared, committer: EpochCommitter, rows: lis
     callbacks = [EpochSeeding(cfg.seed), commit, *progress_callbacks(log)]
     if cfg.output.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(committer.run.tensorboard)))
+    added = added_callbacks()  # after the commit: an epoch they stop at is kept
+    callbacks += added
     started = time.perf_counter()
     if first_epoch < cfg.train.epochs:
         model.fit(
@@ -161,4 +163,5 @@ def fit(model, cfg: Config, data: Prepared, committer: EpochCommitter, rows: lis
             shuffle=False,  # the dataset is already shuffled per (seed, epoch)
             verbose=0,
         )
-    return Session(rows, commit.stop_reason, time.perf_counter() - started)
+    stopped = commit.stop_reason or next((c.stop_reason for c in added if getattr(c, "stop_reason", None)), None)
+    return Session(rows, stopped, time.perf_counter() - started)
