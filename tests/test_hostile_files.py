@@ -414,7 +414,9 @@ def test_a_manifest_write_never_resurrects_a_run_folder_that_went_away(tmp_path)
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("make", [lambda p: Path("/dev/zero"), _deep, _alias_bomb], ids=["dev-zero", "deep", "alias-bomb"])
+@pytest.mark.parametrize(
+    "make", [lambda p: Path("/dev/zero"), _deep, _alias_bomb], ids=["dev-zero", "deep", "alias-bomb"]
+)
 def test_a_hostile_tune_space_is_one_line_exit_2(tmp_path, run_cli, make):
     space = make(tmp_path / "space.yaml")
     result = run_cli("tune", str(ROOT / "configs" / "chollet.yaml"), "--space", str(space), "--tune-dir",
