@@ -21,6 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_predict import make_photos  # noqa: E402  (the same 200x200 photos as the predict benchmark)
 
+from mnist_cnn.export import ARTIFACTS  # noqa: E402
+from mnist_cnn.runs.rundir import RunDir  # noqa: E402
+
 CLI = [sys.executable, "-m", "mnist_cnn.cli"]
 
 MODEL_ONLY = """
@@ -73,10 +76,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("docs/export-benchmark.md"))
     args = parser.parse_args()
     run = Path(args.run)
-    runtimes = {"keras": str(run), "onnx": str(run / "export" / "model.onnx")}
-    for name, file in (("litert", "model.tflite"), ("litert int8", "model-int8.tflite")):
-        if (run / "export" / file).is_file():
-            runtimes[name] = str(run / "export" / file)
+    runtimes = {"keras": str(run), "onnx": str(RunDir(run).exports / ARTIFACTS["onnx"][0])}
+    for name, key in (("litert", "litert"), ("litert int8", "litert_int8")):
+        if (RunDir(run).exports / ARTIFACTS[key][0]).is_file():
+            runtimes[name] = str(RunDir(run).exports / ARTIFACTS[key][0])
     model_only = {}
     for name, target in runtimes.items():
         rates = [

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 from mnist_cnn.plots import plot_robustness
+from mnist_cnn.runs import manifest
+from mnist_cnn.runs.rundir import RunDir
 
 NOISE_PP = 0.2  # a loss this small (in points) on 10,000 images is within test-set noise: no ratio
 
@@ -57,8 +59,8 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="draw every run into this PNG")
     args = parser.parse_args()
     runs = [args.baseline, *args.candidates]
-    reports = [json.loads((run / "robustness.json").read_text()) for run in runs]
-    names = [json.loads((run / "manifest.json").read_text())["name"] for run in runs]
+    reports = [json.loads(RunDir(run).robustness.read_text()) for run in runs]
+    names = [manifest.read(RunDir(run)).name for run in runs]
     print(markdown(reports, names))
     if args.plot:
         plot_robustness(dict(zip(names, reports, strict=True)), args.plot)

@@ -8,6 +8,7 @@ import pytest
 from test_resume import _final_state, _run_dir, _start, _train, _wait_for_epochs
 
 from conftest import ROOT
+from mnist_cnn.runs import manifest as manifests
 
 pytestmark = pytest.mark.smoke
 AUGMENTED = ROOT / "configs" / "smoke-augment.yaml"
@@ -39,7 +40,7 @@ def test_augmented_run_interrupted_then_resumed_equals_a_straight_one(tmp_path, 
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    done = run.read_manifest()["epochs_completed"]
+    done = manifests.read(run).to_json()["epochs_completed"]
     assert 1 <= done < 3, "the interruption must land mid-run for this test to mean anything"
     code, out = _train(runs_dir, "--resume", str(run.root))
     assert code == 0, out

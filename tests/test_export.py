@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, SMOKE, predict_in_subprocess
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
@@ -29,7 +30,7 @@ def trained(tmp_path_factory, mnist) -> rundir.RunDir:
 
 
 def test_training_exports_a_verified_onnx_file(trained):
-    manifest = trained.read_manifest()
+    manifest = manifests.read(trained).to_json()
     assert manifest["status"] == "completed"
     entry = manifest["exports"]["onnx"]
     assert entry["sha256"] == rundir.file_sha256(trained.root / entry["file"])
@@ -43,7 +44,7 @@ def test_litert_int8_and_saved_model_are_verified_and_recorded(run_cli, trained)
     assert [r["format"] for r in json.loads(result.out)["exports"]] == ["litert", "saved_model"]
     result = run_cli("export", str(trained.root), "--format", "litert", "--quantize", "int8")
     assert result.code == 0, result.err
-    exports = trained.read_manifest()["exports"]
+    exports = manifests.read(trained).to_json()["exports"]
     assert set(exports) == {"onnx", "litert", "litert_int8", "saved_model"}
     int8 = exports["litert_int8"]
     assert int8["bytes"] < exports["litert"]["bytes"] / 2

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLI, SMOKE, checkpoint_path, cli_subprocess_env
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
@@ -58,7 +59,7 @@ def _wait_for_epochs(runs_dir: Path, proc: subprocess.Popen, count: int, timeout
 
 
 def _final_state(run: rundir.RunDir) -> tuple[bytes, str, str]:
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     return run.history_csv.read_bytes(), manifest["checkpoints"]["last"]["weights_sha256"], manifest["status"]
 
 
@@ -79,7 +80,7 @@ def test_signal_then_resume_is_exact(tmp_path, straight, sig, code):
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == code, out
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     assert manifest["status"] == "interrupted"
     assert f"Resume with: mnist-cnn train --resume {run.root}" in out
     assert "Traceback" not in out
@@ -101,7 +102,7 @@ def test_sigkill_then_resume(tmp_path, straight, delay):
     time.sleep(delay)
     proc.kill()
     proc.communicate(timeout=60)
-    manifest = run.read_manifest()  # parses: not torn
+    manifest = manifests.read(run).to_json()  # parses: not torn
     assert manifest["status"] == "running"  # SIGKILL gives no chance to say more
     assert rundir.read_history(run)  # parses too
     code, out = _train(runs_dir, "--resume", str(run.root))  # the dead process's lock went with it
@@ -146,7 +147,7 @@ def test_no_usable_checkpoint_stops_with_a_message(interrupted):
     code, out = _train(run.root.parent, "--resume", str(run.root))
     assert code == 1
     assert "no usable checkpoint to resume from" in out and "Traceback" not in out
-    assert run.read_manifest()["status"] == "interrupted"
+    assert manifests.read(run).to_json()["status"] == "interrupted"
 
 
 def test_changed_config_is_refused_but_more_epochs_are_allowed(interrupted, straight):
@@ -193,7 +194,7 @@ def test_a_second_trainer_is_refused_and_readers_see_committed_state(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     assert manifest["status"] == "interrupted" and manifest.get("resumes", []) == []  # the refused one left no trace
     for role in manifest["checkpoints"]:
         assert rundir.file_sha256(checkpoint_path(run, role)) == manifest["checkpoints"][role]["sha256"]

@@ -9,6 +9,7 @@ import pytest
 
 from mnist_cnn import atomic
 from mnist_cnn.runs import listing, rundir
+from mnist_cnn.runs import manifest as manifests
 
 
 def test_run_names_are_unique_and_timestamped(tmp_path):
@@ -58,14 +59,14 @@ def test_latest_run_picks_the_newest_finished_by_absolute_time(tmp_path):
     ]:
         run = rundir.RunDir(tmp_path / name)
         run.root.mkdir()
-        run.write_manifest(_manifest(status, finished))
+        manifests.write(run, manifests.Manifest.from_json(_manifest(status, finished)))
     assert listing.latest_run(tmp_path).root.name == "b"
 
 
 def test_malformed_manifests_are_skipped_with_a_note(tmp_path):
     good = rundir.RunDir(tmp_path / "good")
     good.root.mkdir()
-    good.write_manifest(_manifest("completed", "2026-01-01T10:00+00:00"))
+    manifests.write(good, manifests.Manifest.from_json(_manifest("completed", "2026-01-01T10:00+00:00")))
     for name, text in [("list", "[1, 2]"), ("status", '{"status": 5}'), ("torn", '{"status": "compl')]:
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text(text)
@@ -76,4 +77,4 @@ def test_malformed_manifests_are_skipped_with_a_note(tmp_path):
 
 def test_not_a_run_directory(tmp_path):
     with pytest.raises(rundir.RunError, match="not a run directory"):
-        rundir.RunDir(tmp_path).read_manifest()
+        manifests.read(rundir.RunDir(tmp_path))

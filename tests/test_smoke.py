@@ -10,6 +10,7 @@ from PIL import Image
 
 from conftest import SMOKE, SMOKE_EPOCHS, SMOKE_RUN_ARGS, checkpoint_path, train_in_process
 from mnist_cnn import config
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
@@ -42,7 +43,7 @@ def test_run_directory_is_complete_and_loadable(smoke_runs):
     assert config.load(run.config) == config.load(
         SMOKE, [f"output.runs_dir={run.root.parent}", f"train.epochs={SMOKE_EPOCHS}", "output.export=[onnx]"]
     )
-    manifest = run.read_manifest()
+    manifest = manifests.read(run).to_json()
     assert manifest["status"] == "completed" and manifest["epochs_completed"] == SMOKE_EPOCHS
     assert manifest["data"]["sha256"]["x_train"].startswith("741c988805d0")
     assert manifest["versions"]["keras"].startswith("3.")
@@ -90,7 +91,7 @@ def test_checkpoint_reproduces_metrics(smoke_runs, mnist):
 def test_identical_rerun_is_bit_identical(smoke_runs):
     first, second = smoke_runs
     assert first.history_csv.read_bytes() == second.history_csv.read_bytes()
-    a, b = first.read_manifest()["checkpoints"], second.read_manifest()["checkpoints"]
+    a, b = manifests.read(first).to_json()["checkpoints"], manifests.read(second).to_json()["checkpoints"]
     assert a["last"]["weights_sha256"] == b["last"]["weights_sha256"]
     assert a["best"]["weights_sha256"] == b["best"]["weights_sha256"]
     assert json.loads(first.metrics.read_text())["test"] == json.loads(second.metrics.read_text())["test"]

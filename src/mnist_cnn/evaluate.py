@@ -39,7 +39,7 @@ def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarr
 
 def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.ndarray, summary: dict) -> None:
     """Confusion matrix and the most confident errors (images uint8 N×28×28), into the run's plots folder."""
-    plots.plot_confusion_matrix(np.asarray(summary["confusion_matrix"]), run.plots / "confusion_matrix.png")
+    plots.plot_confusion_matrix(np.asarray(summary["confusion_matrix"]), run.plot("confusion_matrix"))
     wrong = scores.most_confident_errors(labels, probs, limit=25)
     predicted = probs.argmax(axis=1)
     plots.plot_misclassified(
@@ -47,7 +47,7 @@ def write_plots(run: RunDir, images: np.ndarray, labels: np.ndarray, probs: np.n
         labels[wrong],
         predicted[wrong],
         probs[wrong, predicted[wrong]],
-        run.plots / "misclassified.png",
+        run.plot("misclassified"),
     )
 
 
@@ -101,8 +101,8 @@ def evaluate(
             atomic.write_json(run.evaluation, result)
             write_plots(run, prepared.x_test, prepared.y_test, probs, summary)
             if robustness:
-                atomic.write_json(run.root / "robustness.json", result["robustness"])
-                plots.plot_robustness({run.root.name: result["robustness"]}, run.plots / "robustness.png")
+                atomic.write_json(run.robustness, result["robustness"])
+                plots.plot_robustness({run.root.name: result["robustness"]}, run.plot("robustness"))
         except OSError as exc:  # a read-only or full run folder: the results are still worth showing
             log(f"Warning: could not write evaluation.json and plots into {run.root} ({exc.strerror or exc})")
     return result

@@ -24,10 +24,10 @@ import numpy as np
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.inference import modelfiles
 from mnist_cnn.inference.modelfiles import MissingRuntimeError
+from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.manifest import FINISHED
-from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
+from mnist_cnn.runs.rundir import EXPORT_DIR, RunDir, RunError, file_sha256
 
-EXPORT_DIR = "export"  # inside the run directory
 # manifest key -> (file or folder name, format given to keras' model.export)
 ARTIFACTS = {
     "onnx": ("model.onnx", "onnx"),
@@ -284,6 +284,20 @@ def _feature_differences(keras_features, onnx_features, images: np.ndarray) -> d
     return result
 
 
+@dataclass
+class Trained:
+    """What a training process already holds, handed to the end-of-training export instead of re-read from disk."""
+
+    model: object  # the Keras model whose weights the scored checkpoint holds
+    checkpoint: str  # which checkpoint that is ("last" or "best")
+    checkpoint_sha256: str
+    images: np.ndarray  # the run's test images, scaled float32 (N, 28, 28, 1)
+    labels: np.ndarray
+    reference: np.ndarray  # the model's probabilities on `images` (from the test scoring)
+    manifest: manifests.Manifest  # the training process's manifest object, updated in place
+    save_manifest: Callable[[], None]  # writes it (the training process's one writer)
+
+
 def export_run(
     run: RunDir,
     formats: list[str],
@@ -300,9 +314,9 @@ def export_run(
     """
     keys = list(dict.fromkeys(key_for(f, quantize) for f in formats))
     check_available({"litert_int8": "litert"}.get(k, k) for k in keys)
-    manifest = run.read_manifest()
-    if manifest.get("status") not in FINISHED:
-        raise RunError(f"{run.root}: run is {manifest.get('status')!r}; only a finished run can be exported")
+    status = manifests.read(run).status
+    if status not in FINISHED:
+        raise RunError(f"{run.root}: run is {status!r}; only a finished run can be exported")
     source = modelfiles.from_run(run, checkpoint)
     from mnist_cnn.tfquiet import import_tensorflow
 
@@ -312,41 +326,59 @@ def export_run(
     from mnist_cnn.inference.runtimes import KerasRuntime
 
     reference = KerasRuntime(model).probabilities(images)
-    folder = out or run.root / EXPORT_DIR
+    trained = Trained(model, source.checkpoint, source.expected_sha256, images, labels, reference, None, None)
+    return _export_all(run, trained, keys, out, lambda key, record: _record(run, key, record), log)
+
+
+def export_trained(run: RunDir, trained: Trained, formats: list[str], log: Callable[[str], None] = print) -> list[dict]:
+    """Export the model a training process holds, verified on its test arrays, recorded in its manifest object."""
+    keys = list(dict.fromkeys(key_for(f, None) for f in formats))
+    check_available(keys)
+
+    def record_in_memory(key: str, record: dict) -> None:
+        trained.manifest.exports[key] = record
+        trained.save_manifest()
+
+    return _export_all(run, trained, keys, None, record_in_memory, log)
+
+
+def _export_all(run: RunDir, trained: Trained, keys: list[str], out: Path | None, record_fn, log) -> list[dict]:
+    """Convert, verify and keep each artifact; every format is tried, failures reported together."""
+    folder = out or run.exports
     records, failures = [], []
     for key in keys:
         target = folder / ARTIFACTS[key][0]
         try:
-            record = export_one(model, key, target, reference, images, labels)
+            record = export_one(trained.model, key, target, trained.reference, trained.images, trained.labels)
         except ExportError as exc:
             failures.append(str(exc))
             continue
-        record.update(source_checkpoint=source.checkpoint, source_sha256=source.expected_sha256)
+        record.update(source_checkpoint=trained.checkpoint, source_sha256=trained.checkpoint_sha256)
         record["file"] = f"{EXPORT_DIR}/{target.name}" if out is None else str(target)
         _log_export(log, key, target, record)
         if key == "onnx":  # its feature-map companion, recorded inside the onnx entry
             try:
-                record["features"] = _features_of(model, source, folder, out, (reference, images, labels), log)
+                record["features"] = _features_of(trained, folder, out, log)
             except ExportError as exc:
                 failures.append(str(exc))
                 record["features"] = None
         if out is None:
-            _record(run, key, record)
+            record_fn(key, record)
         records.append(record)
     if failures:
         raise ExportError("; ".join(failures))
     return records
 
 
-def _features_of(model, source, folder: Path, out: Path | None, test_set: tuple, log) -> dict | None:
+def _features_of(trained: Trained, folder: Path, out: Path | None, log) -> dict | None:
     """features.onnx beside model.onnx and its record (None when the model has no conv/pooling layer)."""
     from mnist_cnn.explain.features import FEATURES_FILE
 
     target = folder / FEATURES_FILE
-    record = export_features(model, target, *test_set)
+    record = export_features(trained.model, target, trained.reference, trained.images, trained.labels)
     if record is None:
         return None
-    record.update(source_checkpoint=source.checkpoint, source_sha256=source.expected_sha256)
+    record.update(source_checkpoint=trained.checkpoint, source_sha256=trained.checkpoint_sha256)
     record["file"] = f"{EXPORT_DIR}/{target.name}" if out is None else str(target)
     _log_export(log, "onnx features", target, record)
     return record
@@ -361,11 +393,9 @@ def _log_export(log: Callable[[str], None], key: str, target: Path, record: dict
 
 def _record(run: RunDir, key: str, record: dict) -> None:
     """Add the artifact to the manifest as it is now on disk (re-read: nothing else is overwritten)."""
-    manifest = run.read_manifest()
-    exports = manifest.get("exports") if isinstance(manifest.get("exports"), dict) else {}
-    exports[key] = record
-    manifest["exports"] = exports
-    run.write_manifest(manifest)
+    manifest = manifests.read(run)
+    manifest.exports[key] = record
+    manifests.write(run, manifest)
 
 
 def _test_set(run: RunDir, data_path: str | None, log) -> tuple[np.ndarray, np.ndarray]:
@@ -378,12 +408,21 @@ def _test_set(run: RunDir, data_path: str | None, log) -> tuple[np.ndarray, np.n
     return preparation.scale(prepared.x_test), prepared.y_test
 
 
-def export_after_training(run: RunDir, formats: list[str], log: Callable[[str], None]) -> None:
-    """The end-of-training export: the run is already complete, so a failure leaves it intact and says how to retry."""
+def export_after_training(
+    run: RunDir, formats: list[str], log: Callable[[str], None], trained: Trained | None = None
+) -> None:
+    """The end-of-training export: the run is already complete, so a failure leaves it intact and says how to retry.
+
+    With `trained` (what the training process holds) nothing is re-read from disk; without it the
+    finished run's checkpoint, test set and manifest are read back, as `mnist-cnn export` does.
+    """
     if not formats:
         return
     try:
-        export_run(run, list(formats), log=log)
+        if trained is None:
+            export_run(run, list(formats), log=log)
+        else:
+            export_trained(run, trained, list(formats), log=log)
     except MnistCnnError as exc:
         raise ExportError(
             f"training completed ({run.root}), but the export failed: {first_line(exc, 600)}; "

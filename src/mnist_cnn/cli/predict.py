@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -32,40 +31,22 @@ from mnist_cnn.errors import EXIT_RUNTIME
 def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_json) -> None:
     """Read handwritten digits from image files or folders."""
     from mnist_cnn.inference import modelfiles
-    from mnist_cnn.inference import predict as predictor
-    from mnist_cnn.inference.runtimes import load_runtime
+    from mnist_cnn.runs.run import predict_with
 
     # A run's verified ONNX export when it has one (no TensorFlow import), else its checkpoint.
     source = modelfiles.resolve(model, runs_dir, checkpoint, prefer_export=True, note=err)
     if not as_json:
         click.echo(f"Model: {source.describe()}")
-    save_dir = Path(save_preprocessed) if save_preprocessed else None
-    if save_dir:
-        save_dir.mkdir(parents=True, exist_ok=True)
-
-    loaded = []
-
-    def load():
-        loaded.append(load_runtime(source))
-        return loaded[-1]
-
-    report = predictor.run(load, images, top_k=top_k, save_dir=save_dir, progress=terminal_progress("Reading"))
+    result = predict_with(source, images, top_k, save_preprocessed, "collect", progress=terminal_progress("Reading"))
     if as_json:
-        emit_json(
-            {
-                "model": source.describe(),
-                "runtime": loaded[-1].name if loaded else None,
-                "predictions": [vars(p) for p in report.predictions],
-                "errors": report.errors,
-            }
-        )
+        emit_json(result.to_json())
     else:
-        for p in report.predictions:
+        for p in result:
             others = ", ".join(f"{c['digit']} {c['probability']:.1%}" for c in p.top_k)
             click.echo(f"{p.path}: {p.digit} ({p.probability:.1%})  top-{len(p.top_k)}: {others}")
             for note in p.notes:
                 click.echo(f"  note: {note}")
-    for error in report.errors:
+    for error in result.errors:
         err(f"{error['path']}: {error['error']}")
-    if report.errors:
+    if result.errors:
         sys.exit(EXIT_RUNTIME)

@@ -1,9 +1,10 @@
-"""Prediction for image files: collect inputs, preprocess them like MNIST, classify in batches."""
+"""Prediction for image files and in-memory pictures: collect, preprocess like MNIST, classify in batches."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ MAX_WORKERS = 8
 
 @dataclass
 class Prediction:
-    """One image's answer."""
+    """One image's answer (`image` and `probabilities` stay in memory: `to_json` leaves them out)."""
 
     path: str
     digit: int
@@ -27,6 +28,27 @@ class Prediction:
     top_k: list[dict]
     notes: list[str] = field(default_factory=list)
     preprocessed: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False)  # the 28×28 float image the model saw
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # all ten, float32
+
+    def _repr_html_(self) -> str:
+        """Jupyter's card: the 28×28 image the model saw beside the ten probability bars."""
+        from mnist_cnn.results import prediction_html
+
+        return prediction_html(self)
+
+    def to_json(self) -> dict:
+        """The JSON record `predict --json` prints."""
+        return {"path": self.path, "digit": self.digit, "probability": self.probability, "top_k": self.top_k,
+                "notes": self.notes, "preprocessed": self.preprocessed}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An in-memory input: a NumPy array (2-D gray, uint8 0-255 or float 0-1) or a Pillow image."""
+
+    name: str
+    pixels: object
 
 
 @dataclass
@@ -41,10 +63,14 @@ class Report:
         self.errors.append({"path": str(path), "error": message})
 
 
-def collect(inputs: Iterable[str], report: Report) -> list[Path]:
-    """Files given directly, plus every image file inside given folders (recursively, sorted)."""
-    files: list[Path] = []
-    for text in inputs:
+def collect(inputs: Iterable, report: Report) -> list[Path | Picture]:
+    """Files given directly, every image file inside given folders (recursively, sorted), and in-memory
+    pictures (an array of shape (N, H, W) is N pictures)."""
+    files: list[Path | Picture] = []
+    for number, text in enumerate(inputs):
+        if not isinstance(text, (str, os.PathLike)):
+            files.extend(_pictures(text, number))
+            continue
         path = Path(text)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in imaging.IMAGE_SUFFIXES)
@@ -60,7 +86,7 @@ def collect(inputs: Iterable[str], report: Report) -> list[Path]:
 
 
 def preprocess_all(
-    files: list[Path],
+    files: list[Path | Picture],
     report: Report,
     meanwhile: Callable[[], object] | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -77,7 +103,8 @@ def preprocess_all(
     """
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     extra = None
-    if len(files) < PARALLEL_MIN or workers < 2:
+    # In-memory pictures are small and cheap: workers (and pickling them across) would only cost.
+    if len(files) < PARALLEL_MIN or workers < 2 or any(isinstance(f, Picture) for f in files):
         outcomes = [_preprocess_one(path) for path in files]
     else:
         chunk = max(8, len(files) // (workers * 4))
@@ -92,7 +119,7 @@ def preprocess_all(
     kept, results = [], []
     for path, outcome in zip(files, outcomes, strict=True):
         if isinstance(outcome, imaging.ImageError):
-            report.fail(path, str(outcome))
+            report.fail(path.name if isinstance(path, Picture) else path, str(outcome))
         else:
             kept.append(path)
             results.append(outcome)
@@ -100,9 +127,39 @@ def preprocess_all(
     return kept, results, images, extra
 
 
-def _preprocess_one(path: Path) -> imaging.Preprocessed | imaging.ImageError:
+def _pictures(item, number: int) -> list[Picture]:
+    """An in-memory input as named pictures; a 3-D array (N, H, W) or (N, H, W, 1) is a batch."""
+    if isinstance(item, Picture):
+        return [item]
+    if hasattr(item, "getbands"):  # a Pillow image
+        return [Picture(f"image {number}", item)]
+    array = np.asarray(item)
+    if array.ndim == 4 and array.shape[-1] == 1 or array.ndim == 3 and array.shape[-1] == 1 and array.shape[0] != 1:
+        array = array[..., 0]
+    if array.ndim == 3:
+        return [Picture(f"array {number}[{i}]", a) for i, a in enumerate(array)]
+    return [Picture(f"array {number}", array)]
+
+
+def gray_from_array(pixels) -> np.ndarray:
+    """A 2-D array as gray in [0, 1]: integers are read as 0-255, floats as 0-1 (a float array above 1 as 0-255)."""
+    array = np.asarray(pixels)
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if not np.issubdtype(array.dtype, np.number):
+        raise imaging.ImageError(f"expected a numeric array, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.integer) or (array.size and np.nanmax(array) > 1.0):
+        return array.astype(np.float32) / 255.0
+    return array.astype(np.float32)
+
+
+def _preprocess_one(item: Path | Picture) -> imaging.Preprocessed | imaging.ImageError:
     try:
-        return imaging.preprocess_file(path)
+        if isinstance(item, Picture):
+            if hasattr(item.pixels, "getbands"):
+                return imaging.preprocess_image(item.pixels)
+            return imaging.preprocess_array(gray_from_array(item.pixels))
+        return imaging.preprocess_file(item)
     except imaging.ImageError as exc:
         return exc
 
@@ -114,18 +171,19 @@ def classify(model, images: np.ndarray) -> np.ndarray:
     return as_runtime(model).probabilities(images)
 
 
-def _saved_name(save_dir: Path, path: Path, used: set[str]) -> Path:
+def _saved_name(save_dir: Path, path: Path | Picture, used: set[str]) -> Path:
     """A unique PNG name in save_dir for `path` (two inputs may share a stem)."""
-    name, counter = f"{path.stem}.png", 2
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.name).strip("-") if isinstance(path, Picture) else path.stem
+    name, counter = f"{stem}.png", 2
     while name in used:
-        name, counter = f"{path.stem}-{counter}.png", counter + 1
+        name, counter = f"{stem}-{counter}.png", counter + 1
     used.add(name)
     return save_dir / name
 
 
 def run(
     model_loader: Callable[[], object],  # returns a Runtime (or a Keras model)
-    inputs: Iterable[str],
+    inputs: Iterable,  # file and folder paths, in-memory pictures (arrays, Pillow images)
     top_k: int = 3,
     save_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -154,12 +212,14 @@ def run(
             saved = str(target)
         report.predictions.append(
             Prediction(
-                path=str(path),
+                path=path.name if isinstance(path, Picture) else str(path),
                 digit=int(order[0]),
                 probability=float(row[order[0]]),
                 top_k=[{"digit": int(d), "probability": float(row[d])} for d in order],
                 notes=list(result.notes),
                 preprocessed=saved,
+                image=result.image,
+                probabilities=row,
             )
         )
     return report

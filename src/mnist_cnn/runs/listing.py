@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mnist_cnn.runs import manifest as manifests
-from mnist_cnn.runs.rundir import RunDir, RunError
+from mnist_cnn.runs.rundir import CONFIG_FILE, HISTORY_CSV, MANIFEST_FILE, RunDir, RunError
 
 
 def latest_run(
@@ -23,7 +23,7 @@ def latest_run(
     Run folders whose manifest is unreadable or malformed are skipped, each with one `note`.
     """
     best = None
-    for path in sorted(Path(runs_dir).glob("*/manifest.json")):
+    for path in sorted(Path(runs_dir).glob(f"*/{MANIFEST_FILE}")):
         run = RunDir(path.parent)
         try:
             info = manifests.read(run)
@@ -38,7 +38,7 @@ def latest_run(
 
 
 SORT_KEYS = ("started", "name", "status", "epochs", "accuracy", "fit", "seed")
-_RUN_MARKERS = ("manifest.json", "config.yaml", "history.csv")
+_RUN_MARKERS = (MANIFEST_FILE, CONFIG_FILE, HISTORY_CSV)
 _MAX_DEPTH = 6  # deep enough for DIR/sweeps/<sweep>/trials/<id>/<run>
 
 

@@ -17,6 +17,22 @@ from mnist_cnn.errors import MnistCnnError
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 STAMP_FORMAT = "%Y%m%d-%H%M%S"
 
+# Every file and folder name inside a run directory, defined here once (as ludwig's globals.py does)
+# and used from here: other modules ask RunDir for paths, or glob with these names.
+CONFIG_FILE = "config.yaml"
+MANIFEST_FILE = "manifest.json"
+HISTORY_CSV = "history.csv"
+HISTORY_JSON = "history.json"
+METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
+ROBUSTNESS_FILE = "robustness.json"
+LOG_FILE = "train.log"
+CHECKPOINTS_DIR = "checkpoints"
+PLOTS_DIR = "plots"
+EXPORT_DIR = "export"
+TENSORBOARD_DIR = "tensorboard"
+PLOT_NAMES = ("history", "samples", "confusion_matrix", "misclassified", "filters", "robustness")  # plots/<name>.png
+
 
 class RunError(MnistCnnError):
     """A run directory is missing, incomplete or inconsistent; the message says what to do."""
@@ -24,26 +40,28 @@ class RunError(MnistCnnError):
 
 @dataclass(frozen=True)
 class RunDir:
-    """Paths inside one run directory."""
+    """Paths inside one run directory (reading and writing run state is runs/manifest.py's and runs/run.py's job)."""
 
     root: Path
 
-    config = property(lambda self: self.root / "config.yaml")
-    manifest = property(lambda self: self.root / "manifest.json")
-    history_csv = property(lambda self: self.root / "history.csv")
-    history_json = property(lambda self: self.root / "history.json")
-    metrics = property(lambda self: self.root / "metrics.json")
-    evaluation = property(lambda self: self.root / "evaluation.json")
-    checkpoints = property(lambda self: self.root / "checkpoints")
-    plots = property(lambda self: self.root / "plots")
-    log = property(lambda self: self.root / "train.log")
-    tensorboard = property(lambda self: self.root / "tensorboard")
+    config = property(lambda self: self.root / CONFIG_FILE)
+    manifest = property(lambda self: self.root / MANIFEST_FILE)
+    history_csv = property(lambda self: self.root / HISTORY_CSV)
+    history_json = property(lambda self: self.root / HISTORY_JSON)
+    metrics = property(lambda self: self.root / METRICS_FILE)
+    evaluation = property(lambda self: self.root / EVALUATION_FILE)
+    robustness = property(lambda self: self.root / ROBUSTNESS_FILE)
+    checkpoints = property(lambda self: self.root / CHECKPOINTS_DIR)
+    plots = property(lambda self: self.root / PLOTS_DIR)
+    exports = property(lambda self: self.root / EXPORT_DIR)
+    log = property(lambda self: self.root / LOG_FILE)
+    tensorboard = property(lambda self: self.root / TENSORBOARD_DIR)
 
-    def read_manifest(self) -> dict[str, Any]:
-        """The manifest as plain data, shape-checked; RunError if this is not a usable run directory."""
-        from mnist_cnn.runs import manifest
-
-        return manifest.read(self).to_json()
+    def plot(self, name: str) -> Path:
+        """plots/<name>.png for one of PLOT_NAMES."""
+        if name not in PLOT_NAMES:
+            raise RunError(f"no plot called {name!r}; a run has {', '.join(PLOT_NAMES)}")
+        return self.plots / f"{name}.png"
 
     def read_metrics(self) -> dict[str, Any]:
         """metrics.json as a dict; empty if the run has none yet or it cannot be read (listings must not crash)."""
@@ -52,12 +70,6 @@ class RunDir:
         except (OSError, ValueError, safe_read.FileRefused):
             return {}
         return data if isinstance(data, dict) else {}
-
-    def write_manifest(self, data: dict[str, Any]) -> None:
-        """Replace the manifest atomically, after checking its shape."""
-        from mnist_cnn.runs import manifest
-
-        manifest.write(self, manifest.Manifest.from_json(data))
 
 
 def checkpoint_file_name(epoch: int) -> str:
@@ -82,7 +94,7 @@ def create(runs_dir: str | Path, name: str, now: dt.datetime | None = None) -> R
             continue
         except OSError as exc:
             raise RunError(f"cannot create the run directory {root}: {exc.strerror or exc}") from None
-        for sub in ("checkpoints", "plots"):
+        for sub in (CHECKPOINTS_DIR, PLOTS_DIR):
             (root / sub).mkdir()
         return RunDir(root)
     raise RunError(f"{base}: could not create a unique run directory")

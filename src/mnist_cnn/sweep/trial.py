@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mnist_cnn.runs import lock
 from mnist_cnn.runs import manifest as manifests
-from mnist_cnn.runs.rundir import RunDir, RunError
+from mnist_cnn.runs.rundir import MANIFEST_FILE, RunDir, RunError
 from mnist_cnn.sweep.plan import Trial, trial_config, trial_slot
 
 # Trial states as `sweep status` shows them.
@@ -35,7 +35,7 @@ class TrialState:
 def find_run(slot: Path) -> RunDir | None:
     """The trial's run directory (the newest one with a manifest), if it was ever started."""
     # A linked folder was not made by a trial: following it would train (write) outside the sweep.
-    runs = sorted(p.parent for p in slot.glob("*/manifest.json") if not p.parent.is_symlink())
+    runs = sorted(p.parent for p in slot.glob(f"*/{MANIFEST_FILE}") if not p.parent.is_symlink())
     return RunDir(runs[-1]) if runs else None
 
 
@@ -118,7 +118,7 @@ def _thread_overrides(threads: int | None) -> list[str]:
 def _remove_unstarted(slot: Path) -> None:
     """Drop run folders a killed start left before writing its manifest (we hold the slot's lock)."""
     for child in slot.iterdir():
-        if child.is_dir() and not child.is_symlink() and not (child / "manifest.json").exists():
+        if child.is_dir() and not child.is_symlink() and not (child / MANIFEST_FILE).exists():
             shutil.rmtree(child)
 
 

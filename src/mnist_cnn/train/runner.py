@@ -65,7 +65,7 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
         if data.validation_is_test:
             log("Warning: the test set is used for validation; test metrics are then not an unbiased estimate.")
         _print_summary(model, log)
-        plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plots / "samples.png")
+        plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plot("samples"))
         training.compile_model(model, cfg, len(data.x_train))
         return _fit_and_finish(model, cfg, data, committer, [], log)
 
@@ -221,7 +221,7 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
             session = training.fit(model, cfg, data, committer, rows, log)
             if not session.rows:
                 raise RunError("training produced no epochs")
-            metrics = _finish(cfg, data, committer, session, model)
+            metrics, scored = _finish(cfg, data, committer, session, model)
             status = "stopped_early" if session.stop_reason else "completed"
             manifest.mark(status, stop_reason=session.stop_reason, finished_at=manifests.now(),
                           stopped_early={"stopped": bool(session.stop_reason), "epoch": session.rows[-1]["epoch"],
@@ -252,7 +252,9 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
 
     started = time.perf_counter()
     with interrupts.raising_on_signals():  # an interrupted export cleans up after itself; the run stays complete
-        export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log)
+        # The model, test arrays and manifest this process holds: nothing is read back from disk.
+        trained = export.Trained(**scored, manifest=manifest, save_manifest=committer.save_manifest)
+        export.export_after_training(run, list(dict.fromkeys(cfg.output.export)), log, trained)
     return Outcome(run, manifest.status, metrics, round(time.perf_counter() - started, 3))
 
 
@@ -267,7 +269,9 @@ def _record_end(committer: EpochCommitter, log: Console, status: str, **facts) -
         log(f"Warning: could not record status '{status}' in manifest.json ({exc.strerror or exc})")
 
 
-def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> dict:
+def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> tuple[dict, dict]:
+    """Score the chosen checkpoint's weights, write metrics.json and the plots; return the metrics and
+    what was scored (model, checkpoint, test arrays, probabilities) for the end-of-training export."""
     run, manifest = committer.run, committer.manifest
     committer.check_home()  # before scoring writes metrics and plots into it
     which = cfg.train.checkpoint.use_for_test
@@ -280,8 +284,10 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> d
     if weights_sha256(trained) == record.weights_sha256:
         model = trained
     else:
-        model = modelfiles.load(modelfiles.from_run(run, which))
-    summary, probs = evaluate.score(model, scale(data.x_test), data.y_test)
+        # The manifest record this process holds (no re-read); the file is checked against its hash.
+        model = modelfiles.load(modelfiles.ModelSource(record.path(run, which), run, which, record.sha256))
+    images = scale(data.x_test)
+    summary, probs = evaluate.score(model, images, data.y_test)
     metrics = {
         "checkpoint": which,
         "checkpoint_epoch": record.epoch,
@@ -294,7 +300,9 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> d
         "evaluate_seconds": round(time.perf_counter() - started, 3),
     }
     atomic.write_json(run.metrics, metrics)
-    plots.plot_history(session.rows, run.plots / "history.png")
-    plots.plot_first_layer_filters(model, run.plots / "filters.png")  # the kernels the test metrics used
+    plots.plot_history(session.rows, run.plot("history"))
+    plots.plot_first_layer_filters(model, run.plot("filters"))  # the kernels the test metrics used
     evaluate.write_plots(run, data.x_test, data.y_test, probs, summary)
-    return metrics
+    scored = {"model": model, "checkpoint": which, "checkpoint_sha256": record.sha256, "images": images,
+              "labels": data.y_test, "reference": probs}  # fmt: skip
+    return metrics, scored

@@ -132,7 +132,7 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
 def _remove_unstarted(slot: Path) -> None:
     """Drop run folders a killed start left before writing its manifest (we hold the slot's lock)."""
     for child in slot.iterdir():
-        if child.is_dir() and not (child / "manifest.json").exists():
+        if child.is_dir() and not (child / rundir.MANIFEST_FILE).exists():
             shutil.rmtree(child)
 
 
