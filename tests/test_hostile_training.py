@@ -28,11 +28,8 @@ output: {export: []}
 @pytest.fixture
 def synthetic(monkeypatch):
     """`train` reads a 320-image synthetic set instead of MNIST."""
-    import importlib
-
+    from mnist_cnn.data import acquire
     from mnist_cnn.data.acquire import Mnist
-
-    train_cli = importlib.import_module("mnist_cnn.cli.train")  # the module, not the click command it exports
 
     rng = np.random.default_rng(0)
     data = Mnist(
@@ -40,7 +37,7 @@ def synthetic(monkeypatch):
         rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), rng.integers(0, 10, 64, dtype=np.uint8),
         "synthetic", "memory",
     )  # fmt: skip
-    monkeypatch.setattr(train_cli, "_load_data", lambda cfg, log: data)
+    monkeypatch.setattr(acquire, "load_mnist", lambda *args, **kwargs: data)  # imported at call time by train
     return data
 
 
