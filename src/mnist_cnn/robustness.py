@@ -5,6 +5,8 @@ and directions alternate by image index, no random draws), and the model scores 
 distortions are made with SciPy and Pillow, independently of the training augmentation code, so
 a model is not graded by the same arithmetic it was trained on. Inverted contrast goes through
 `predict`'s preprocessing (which detects the light background), as a photo of dark ink would.
+A paper section photographs the first digits on ruled, squared, margin, shadowed and unevenly lit
+pages (mnist_cnn.paper_photos) and reads them through the same preprocessing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from mnist_cnn.inference.predict import classify
 
 PREPROCESS_IMAGES = 1000  # predict's preprocessing costs ~2-4 ms an image: its column uses the first 1,000
+PAPER_IMAGES = 100  # a page photo costs ~0.1-0.3 s to make and read: each paper kind uses the first 100
 CENTRE = 13.5
 
 
@@ -123,6 +126,38 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
+def paper(model, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy on phone-like photos of the digits on each kind of paper, through predict's preprocessing.
+
+    Each digit is photographed (mnist_cnn.paper_photos, seed = its index) on plain paper and on
+    ruled, squared, margin, shadowed and unevenly lit pages with the same size, position, ink and
+    camera; loss is against the same digits on plain paper. A photo where no digit is found
+    counts as wrong.
+    """
+    from mnist_cnn import paper_photos
+    from mnist_cnn.inference.imaging import ImageError, preprocess_image
+
+    rows = []
+    plain_accuracy = 0.0
+    for kind in paper_photos.KINDS:
+        read, found = [], []
+        for i, digit in enumerate(images):
+            try:
+                read.append(preprocess_image(paper_photos.photo(digit, kind, i)).image)
+                found.append(i)
+            except ImageError:
+                pass
+        right = 0
+        if read:
+            probs = classify(model, np.stack(read)[..., None].astype(np.float32))
+            right = int(np.sum(probs.argmax(axis=1) == labels[found]))
+        acc = right / max(1, len(images))
+        plain_accuracy = acc if kind == "plain" else plain_accuracy
+        missed = len(images) - len(found)
+        rows.append({"paper": kind, "accuracy": acc, "loss": plain_accuracy - acc, "no_digit_found": missed})
+    return {"images": len(images), "rows": rows}
+
+
 def measure(model, images: np.ndarray, labels: np.ndarray, log=print) -> dict:
     """The robustness table for `model` on (images float (N, 28, 28) in [0, 1], labels) as JSON-able data.
 
@@ -142,12 +177,16 @@ def measure(model, images: np.ndarray, labels: np.ndarray, log=print) -> dict:
             row = {"transform": t.name, "unit": t.unit, "strength": strength, "accuracy": acc, "loss": clean - acc}
             rows.append({**row, "preprocessed_accuracy": pre, "preprocessed_loss": clean_pre - pre})
         log(f"  {t.name}: " + ", ".join(f"{r['strength']} → {r['accuracy']:.2%}" for r in rows[-len(t.strengths) :]))
+    sheets = min(PAPER_IMAGES, max(1, few // 10))
+    on_paper = paper(model, images[:sheets], labels[:sheets])
+    log("  paper: " + ", ".join(f"{r['paper']} → {r['accuracy']:.2%}" for r in on_paper["rows"]))
     return {
         "test_images": len(images),
         "clean_accuracy": clean,
         "preprocessed_images": few,
         "preprocessed_clean_accuracy": clean_pre,
         "rows": rows,
+        "paper": on_paper,
     }
 
 
@@ -165,4 +204,10 @@ def format_table(report: dict) -> str:
             f"{r['transform']:<16}{strength:>28}{r['accuracy']:>10.2%}{r['loss'] * 100:>7.2f} pp"
             f"{r['preprocessed_accuracy']:>14.2%}{r['preprocessed_loss'] * 100:>7.2f} pp"
         )
+    if "paper" in report:
+        lines.append(f"Paper: photos of the first {report['paper']['images']} test digits on each kind of paper, "
+                     "through predict's preprocessing; loss against the same digits on plain paper")  # fmt: skip
+        lines.append(f"{'paper':<16}{'accuracy':>10}{'loss':>10}{'no digit found':>16}")
+        for r in report["paper"]["rows"]:
+            lines.append(f"{r['paper']:<16}{r['accuracy']:>10.2%}{r['loss'] * 100:>7.2f} pp{r['no_digit_found']:>16}")
     return "\n".join(lines)

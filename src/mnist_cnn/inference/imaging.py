@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from mnist_cnn.atomic import atomic_path
-from mnist_cnn.inference import strokes
+from mnist_cnn.inference import page, strokes
 from mnist_cnn.inference.image_decode import (  # noqa: F401 (ImageError, MAX_PIXELS, IMAGE_SUFFIXES are this module's API too)
     IMAGE_SUFFIXES,
     MAX_PIXELS,
@@ -60,11 +60,13 @@ def preprocess_image(img: Image.Image) -> Preprocessed:
     return Preprocessed(result.image, tuple(notes) + result.notes)
 
 
-def preprocess_array(gray: np.ndarray, normalise_strokes: bool = True) -> Preprocessed:
+def preprocess_array(gray: np.ndarray, normalise_strokes: bool = True, clean_page: bool = True) -> Preprocessed:
     """Preprocess a 2-D gray array in [0, 1] (1 = white); the ink's polarity is detected.
 
     normalise_strokes: bring the stroke width into MNIST's range (inference/strokes.py); off only
     to measure what that step does (scripts/preprocess_check.py).
+    clean_page: separate the writing from the page first (inference/page.py: light, printed lines,
+    stray marks); off only to measure what that step does (scripts/bench_paper.py).
     """
     g = np.asarray(gray, dtype=np.float32)
     if g.ndim != 2:
@@ -73,6 +75,10 @@ def preprocess_array(gray: np.ndarray, normalise_strokes: bool = True) -> Prepro
     g = np.clip(np.nan_to_num(g, nan=0.0), 0.0, 1.0)
     g = _resize(g, work_size(g.shape[1], g.shape[0]), Image.Resampling.BOX)
     notes: list[str] = []
+    cleaned = page.clean(g) if clean_page else None
+    if cleaned is not None:
+        g = cleaned.gray
+        notes.extend(cleaned.notes)
     if min(g.shape) >= DENOISE_MIN_SIDE and _paper_noise(g) > NOISE_SIGMA:
         g = _median3(g)
         notes.append("noisy image: smoothed with a median filter")
