@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mnist_cnn
-from mnist_cnn import interrupts
+from mnist_cnn import atomic, interrupts
 from mnist_cnn.sweep import trial as trials
 from mnist_cnn.sweep.plan import Plan, trial_slot
 
@@ -107,9 +107,8 @@ def run_local(sweep_dir: Path, plan: Plan, workers: int, echo: Callable[[str], N
 
 
 def _launch(sweep_dir: Path, plan: Plan, index: int, threads: int | None):
-    slot = trial_slot(sweep_dir, plan.trials[index])
-    slot.mkdir(parents=True, exist_ok=True)
-    handle = open(slot / WORKER_LOG, "ab")  # noqa: SIM115 - closed when the process ends
+    slot = trials.own_slot(sweep_dir, plan.trials[index])
+    handle = atomic.open_append(slot / WORKER_LOG)  # never through a link; closed when the process ends
     proc = subprocess.Popen(
         trial_command(sweep_dir, index, threads),
         stdout=handle,
@@ -141,15 +140,28 @@ def record_exit(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally
 def describe(state: trials.TrialState) -> str:
     """'test accuracy 0.9912, fit 123.4 s' from the trial's metrics, or its state."""
     metrics = state.run.read_metrics() if state.run else {}
-    if not metrics:
-        return state.state
-    return f"test accuracy {metrics['test']['accuracy']:.4f}, fit {metrics['fit_seconds']:.1f} s"
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    accuracy, fit = test.get("accuracy"), metrics.get("fit_seconds")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (accuracy, fit)):
+        return state.state  # no metrics yet, or a hand-edited file: say what is known
+    return f"test accuracy {accuracy:.4f}, fit {fit:.1f} s"
+
+
+LOG_TAIL_BYTES = 64 * 1024  # the end of a trial's log is what holds its error
 
 
 def last_line(path: Path) -> str:
-    """The last non-empty line of a log (the error the trial printed)."""
+    """The last non-empty line of a log (the error the trial printed); only its end is read, never through a link."""
+    from mnist_cnn import safe_read
+
     try:
-        lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    except OSError:
+        fd = safe_read.open_regular(path, None, "trial log", follow_links=False)
+    except (OSError, safe_read.FileRefused):
         return "no log"
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
+    finally:
+        os.close(fd)
+    lines = [ln for ln in tail.decode("utf-8", errors="replace").splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "no output"

@@ -187,7 +187,8 @@ def _ray_task_body():
         # The driver's checkout first on the path where it exists (a shared filesystem), else the install.
         path = os.pathsep.join(p for p in (src if os.path.isdir(src) else "", os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONPATH=path)
-        with open(os.path.join(slot, "worker.log"), "ab") as handle:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC  # never through a link
+        with os.fdopen(os.open(os.path.join(slot, "worker.log"), flags, 0o644), "ab") as handle:
             # Ray workers block SIGINT, and a child inherits the signal mask: unblocked just for the
             # fork, or the trial could never hear the Ctrl-C passed on below.
             blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})

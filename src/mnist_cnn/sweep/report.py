@@ -7,10 +7,12 @@ early) count; every other trial is listed with its state.
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
 from mnist_cnn import atomic
+from mnist_cnn.config import ConfigError
 from mnist_cnn.sweep.plan import Plan
 from mnist_cnn.sweep.trial import is_finished, state_of
 
@@ -49,6 +51,15 @@ def _stats(values: list[float]) -> dict:
             "min": min(values), "max": max(values)}  # fmt: skip
 
 
+def _number(metrics: dict | None, *keys: str) -> float | int | None:
+    """metrics[k1][k2]... if it is a finite number, else None: metrics.json is a file anyone may edit."""
+    value = metrics
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
 def build_report(sweep_dir: Path, plan: Plan) -> dict:
     """The report as strict-JSON-ready data: per-point statistics, every trial, unfinished ones listed."""
     trials, unfinished = [], []
@@ -56,11 +67,11 @@ def build_report(sweep_dir: Path, plan: Plan) -> dict:
         s = state_of(sweep_dir, t)
         m = (s.run.read_metrics() or None) if is_finished(s) and s.run else None
         row = {"trial": t.id, "point": t.point, "seed": t.seed, "state": s.state,
-               "test_accuracy": m["test"]["accuracy"] if m else None,
-               "fit_seconds": m["fit_seconds"] if m else None, "epochs": m["epochs"] if m else None,
+               "test_accuracy": _number(m, "test", "accuracy"),
+               "fit_seconds": _number(m, "fit_seconds"), "epochs": _number(m, "epochs"),
                "run_dir": str(s.run.root) if s.run else None}  # fmt: skip
         trials.append(row)
-        if m is None:
+        if row["test_accuracy"] is None:
             reason = s.manifest.error if s.manifest and s.state in ("failed", "diverged") else None
             unfinished.append({**row, "reason": reason})
     points = []
@@ -143,6 +154,8 @@ def plot_accuracy(report: dict, path: Path) -> None:
 def write_report(sweep_dir: Path, report: dict) -> list[Path]:
     """report.md, report.json and accuracy.png under SWEEP_DIR/report/; the paths written."""
     folder = Path(sweep_dir) / REPORT_DIR
+    if folder.is_symlink():  # written into by the tool, so never a link it did not make
+        raise ConfigError(f"{folder}: is a symbolic link, which a sweep never makes; replace it with a folder")
     folder.mkdir(exist_ok=True)
     paths = [folder / "report.md", folder / "report.json", folder / "accuracy.png"]
     atomic.write_text(paths[0], format_markdown(report) + "\n")
