@@ -27,7 +27,7 @@ FLAGS = (
 )
 MISSING = (
     "the browser tests need Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver): "
-    "apt-get install -y chromium chromium-driver, or deselect them with -m 'not browser'"
+    "scripts/test installs them (apt-get install chromium chromium-driver), or deselect them with -m 'not browser'"
 )
 
 

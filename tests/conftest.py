@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +49,14 @@ def run_cli(capsys):
     return call
 
 
-def cli_subprocess_env(**extra: str) -> dict[str, str]:
-    """Environment for running `python -m mnist_cnn.cli` in a child process."""
+def cli_subprocess_env(synthetic: bool = False, **extra: str) -> dict[str, str]:
+    """Environment for running `python -m mnist_cnn.cli` in a child process (`synthetic`: on tests/synthetic.py)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **extra)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    paths = [str(ROOT / "src")]
+    if synthetic:
+        env["MNIST_CNN_TEST_SYNTHETIC"] = "1"
+        paths.append(str(ROOT / "tests" / "synthetic_site"))
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     return env
 
 
@@ -64,6 +72,32 @@ def mnist():
         return load_mnist(allow_download=False)
     except DataError as exc:
         pytest.fail(f"smoke tests need MNIST: run `mnist-cnn data download` first ({exc})")
+
+
+@pytest.fixture
+def synthetic_mnist(monkeypatch):
+    """MNIST replaced by the synthetic set (tests/synthetic.py) in this process: the fast tier trains on it."""
+    import synthetic
+    from mnist_cnn.data import acquire
+
+    monkeypatch.setattr(acquire, "load_mnist", synthetic.load_synthetic)
+    return synthetic.dataset()
+
+
+SYNTHETIC_EPOCHS = 2
+# The synthetic reference run: the smoke recipe (it takes the whole synthetic set) with its ONNX export.
+SYNTHETIC_RUN_ARGS = ("--set", f"train.epochs={SYNTHETIC_EPOCHS}", "--set", "output.export=[onnx]")
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory):
+    """The smoke recipe trained once on the synthetic set (2 epochs, ONNX export); tests copy it before changing it."""
+    import synthetic
+    from mnist_cnn.data import acquire
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(acquire, "load_mnist", synthetic.load_synthetic)
+        return train_in_process(tmp_path_factory.mktemp("synthetic") / "runs", *SYNTHETIC_RUN_ARGS)
 
 
 SMOKE_EPOCHS = 3
@@ -114,3 +148,79 @@ def predict_in_subprocess(*args: str) -> tuple[dict, set[str]]:
     loaded, code = tail.split()
     assert code == "0", done.stderr
     return json.loads(body), set(loaded.split(",")) - {"-"}
+
+
+# ---------------------------------------------------------------- training in a child process (real signals)
+
+
+def start_training(runs_dir: Path, *args: str, synthetic: bool = False) -> subprocess.Popen:
+    """`mnist-cnn train ARGS` in a child process (stdout and stderr together), run from runs_dir's parent."""
+    return subprocess.Popen(
+        [*CLI, "train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cli_subprocess_env(synthetic=synthetic),
+        cwd=runs_dir.parent,
+    )
+
+
+def train_subprocess(runs_dir: Path, *args: str, synthetic: bool = False) -> tuple[int, str]:
+    """Run `mnist-cnn train ARGS` to the end in a child process; its exit code and output."""
+    proc = start_training(runs_dir, *args, synthetic=synthetic)
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out
+
+
+def only_run(runs_dir: Path):
+    """The one run directory under runs_dir."""
+    from mnist_cnn.runs.rundir import RunDir
+
+    (root,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return RunDir(root)
+
+
+def wait_for_epochs(runs_dir: Path, proc: subprocess.Popen, count: int, timeout: float = 240):
+    """Poll the manifest until `count` epochs are committed; fail if training ends first or takes too long."""
+    from mnist_cnn.runs.rundir import RunDir
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        runs = list(runs_dir.glob("*/manifest.json")) if runs_dir.exists() else []
+        if runs:
+            try:
+                if json.loads(runs[0].read_text()).get("epochs_completed", 0) >= count:
+                    return RunDir(runs[0].parent)
+            except ValueError:
+                pytest.fail("torn manifest.json observed while training")
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail(f"no {count} epochs committed within {timeout}s")
+
+
+def final_state(run) -> tuple[bytes, str, str]:
+    """What an exact resume must reproduce: history.csv's bytes, the last weights' hash, the status."""
+    from mnist_cnn.runs import manifest as manifests
+
+    manifest = manifests.read(run).to_json()
+    return run.history_csv.read_bytes(), manifest["checkpoints"]["last"]["weights_sha256"], manifest["status"]
+
+
+# ---------------------------------------------------------------- optional packages: one policy
+
+
+def need_package(module: str, extra: str):
+    """Import `module` for a test, or say why the test cannot run.
+
+    A package of the `test` extra is something the suite needs: its absence fails the test. A
+    genuinely optional extra (`ray`) skips with the reason shown (`-rs`), except under scripts/test
+    (MNIST_CNN_TEST_STRICT=1), which installs every extra, so there a missing one fails too.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        message = f"{module} is not installed ({exc}): pip install -e '.[{extra}]' (scripts/test installs it)"
+        if extra == "test" or os.environ.get("MNIST_CNN_TEST_STRICT") == "1":
+            pytest.fail(message)
+        pytest.skip(message)

@@ -1,4 +1,8 @@
-"""Faults during training: I/O errors at every commit step, a signal during final scoring, divergence."""
+"""The commit protocol: exact resume, I/O errors at every commit step, a signal during final scoring, divergence.
+
+Fast tier: a one-layer model on the synthetic digits (tests/synthetic.py), so each fault costs a
+fraction of a second of training; what is under test is the commit protocol, not the network.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,44 @@ import signal
 
 import pytest
 
-from conftest import SMOKE, SMOKE_EPOCHS
-from mnist_cnn import atomic
+from mnist_cnn import atomic, plots
 from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
-pytestmark = pytest.mark.smoke
-EPOCHS = ["--set", f"train.epochs={SMOKE_EPOCHS}"]
+TINY = """
+name: faults
+seed: 7
+data: {validation: {mode: fraction, fraction: 0.1}}
+model:
+  name: custom
+  layers: [{type: Flatten}, {type: Dense, args: {units: 10, activation: softmax}}]
+train: {epochs: 2, batch_size: 32}
+output: {export: []}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny recipe on the synthetic digits, and its uninterrupted run that every faulty one must end equal to.
+
+    Plots are skipped here (the synthetic reference run in test_train_synthetic covers them).
+    """
+    import synthetic
+    from mnist_cnn.cli import main
+    from mnist_cnn.data import acquire
+
+    folder = tmp_path_factory.mktemp("tiny")
+    recipe = folder / "tiny.yaml"
+    recipe.write_text(TINY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(acquire, "load_mnist", synthetic.load_synthetic)
+        for name in [n for n in dir(plots) if n.startswith("plot_")]:  # drawing costs more than these epochs
+            patch.setattr(plots, name, lambda *_args, **_kwargs: None)
+        with contextlib.suppress(SystemExit):
+            main(["train", "--config", str(recipe), "--runs-dir", str(folder / "straight")])
+        straight = _only_run(folder / "straight")
+        assert manifests.read(straight).status == "completed"
+        yield recipe, straight
 
 
 def _state(run: rundir.RunDir) -> tuple[bytes, str, str]:
@@ -36,8 +71,22 @@ def _assert_files_match_manifest(run: rundir.RunDir) -> None:
     assert len(rundir.read_history(run)) >= m.epochs_completed
 
 
+def test_resume_to_more_epochs_ends_where_a_straight_run_ends(tmp_path, run_cli, tiny):
+    recipe, straight = tiny
+    result = run_cli("train", "--config", str(recipe), "--runs-dir", str(tmp_path / "runs"), "--set", "train.epochs=1")
+    assert result.code == 0, result.err
+    short = _only_run(tmp_path / "runs")
+    assert rundir.read_history(short)[0] == rundir.read_history(straight)[0]
+    resumed = run_cli("train", "--resume", str(short.root), "--set", "train.epochs=2")
+    assert resumed.code == 0, resumed.err
+    assert f"Resuming {short.root} from epoch 1" in resumed.out
+    assert _state(short) == _state(straight)
+    assert json.loads(short.metrics.read_text())["test"] == json.loads(straight.metrics.read_text())["test"]
+
+
 @pytest.mark.parametrize("target", ["epoch-0002.keras", "history.csv", "history.json", "manifest.json"])
-def test_disk_full_at_any_commit_step_leaves_a_resumable_run(tmp_path, monkeypatch, run_cli, smoke_run, target):
+def test_disk_full_at_any_commit_step_leaves_a_resumable_run(tmp_path, monkeypatch, run_cli, tiny, target):
+    recipe, straight = tiny
     real = atomic.atomic_path
     armed = {"on": target == "epoch-0002.keras"}
 
@@ -53,7 +102,7 @@ def test_disk_full_at_any_commit_step_leaves_a_resumable_run(tmp_path, monkeypat
 
     monkeypatch.setattr(atomic, "atomic_path", full_disk)
     runs_dir = tmp_path / "runs"
-    result = run_cli("train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), *EPOCHS)
+    result = run_cli("train", "--config", str(recipe), "--runs-dir", str(runs_dir))
     monkeypatch.setattr(atomic, "atomic_path", real)
     run = _only_run(runs_dir)
     assert result.code == 1, result.err
@@ -67,11 +116,12 @@ def test_disk_full_at_any_commit_step_leaves_a_resumable_run(tmp_path, monkeypat
 
     resumed = run_cli("train", "--resume", str(run.root))
     assert resumed.code == 0, resumed.err
-    assert _state(run) == _state(smoke_run)
+    assert _state(run) == _state(straight)
     _assert_files_match_manifest(run)
 
 
-def test_a_signal_during_final_scoring_leaves_a_resumable_run(tmp_path, monkeypatch, run_cli, smoke_run):
+def test_a_signal_during_final_scoring_leaves_a_resumable_run(tmp_path, monkeypatch, run_cli, tiny):
+    recipe, straight = tiny
     from mnist_cnn import evaluate
 
     real_score = evaluate.score
@@ -82,7 +132,7 @@ def test_a_signal_during_final_scoring_leaves_a_resumable_run(tmp_path, monkeypa
 
     monkeypatch.setattr(evaluate, "score", score_then_sigterm)
     runs_dir = tmp_path / "runs"
-    result = run_cli("train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), *EPOCHS)
+    result = run_cli("train", "--config", str(recipe), "--runs-dir", str(runs_dir))
     monkeypatch.setattr(evaluate, "score", real_score)
     run = _only_run(runs_dir)
     assert result.code == 143
@@ -91,8 +141,8 @@ def test_a_signal_during_final_scoring_leaves_a_resumable_run(tmp_path, monkeypa
 
     resumed = run_cli("train", "--resume", str(run.root))
     assert resumed.code == 0, resumed.err
-    assert _state(run) == _state(smoke_run)
-    assert json.loads(run.metrics.read_text())["test"] == json.loads(smoke_run.metrics.read_text())["test"]
+    assert _state(run) == _state(straight)
+    assert json.loads(run.metrics.read_text())["test"] == json.loads(straight.metrics.read_text())["test"]
 
 
 DIVERGING = """
@@ -112,7 +162,7 @@ train: {epochs: 3, batch_size: 64, optimizer: {learning_rate: 0.1}}
 """
 
 
-def test_divergence_is_a_failure_with_strict_json(tmp_path, run_cli, mnist):
+def test_divergence_is_a_failure_with_strict_json(tmp_path, run_cli, tiny):
     recipe = tmp_path / "nan.yaml"
     recipe.write_text(DIVERGING)
     runs_dir = tmp_path / "runs"

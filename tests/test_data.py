@@ -147,3 +147,16 @@ def test_pipeline_scaling_equals_numpy_scaling(mnist):
     order = pipeline.epoch_permutation(cfg.seed, 0, len(x))[:500]
     assert np.array_equal(images.numpy(), preparation.scale(x[order]))
     assert np.array_equal(labels.numpy().argmax(axis=1), y[order])
+
+
+def test_the_cache_follows_xdg_cache_home_unless_mnist_cnn_home_says_otherwise(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_CNN_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert acquire.cache_file() == tmp_path / "xdg" / "mnist-cnn" / "datasets" / "mnist.npz"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid per the XDG spec: ignored
+    assert acquire.cache_file() == tmp_path / "user" / ".cache" / "mnist-cnn" / "datasets" / "mnist.npz"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert acquire.home() == tmp_path / "user" / ".cache" / "mnist-cnn"
+    monkeypatch.setenv("MNIST_CNN_HOME", str(tmp_path / "own"))
+    assert acquire.home() == tmp_path / "own"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, SMOKE, predict_in_subprocess
+from conftest import ROOT, predict_in_subprocess
 from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
@@ -19,13 +19,10 @@ SAMPLES = ROOT / "samples"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, mnist) -> rundir.RunDir:
-    """A smoke run with the default end-of-training ONNX export (configs/smoke.yaml turns it off)."""
-    from mnist_cnn.cli import main
-
-    runs_dir = tmp_path_factory.mktemp("export") / "runs"
-    main(["train", "--config", str(SMOKE), "--runs-dir", str(runs_dir), "--set", "output.export=[onnx]"])
-    (root,) = runs_dir.iterdir()
+def trained(tmp_path_factory, smoke_run) -> rundir.RunDir:
+    """A private copy of the shared smoke run (with its end-of-training ONNX export): these tests add exports."""
+    root = tmp_path_factory.mktemp("export") / "runs" / smoke_run.root.name
+    shutil.copytree(smoke_run.root, root)
     return rundir.RunDir(root)
 
 
@@ -55,7 +52,7 @@ def test_litert_int8_and_saved_model_are_verified_and_recorded(run_cli, trained)
     assert list(serve.structured_input_signature[1]) == ["image"]
 
 
-def test_predict_on_a_run_uses_onnx_without_tensorflow_and_agrees_with_keras(trained):
+def test_predict_through_onnx_and_litert_without_tensorflow_agrees_with_keras(run_cli, trained):
     onnx_report, loaded = predict_in_subprocess(str(SAMPLES), "--model", str(trained.root))
     assert (
         "tensorflow" not in loaded
@@ -67,11 +64,10 @@ def test_predict_on_a_run_uses_onnx_without_tensorflow_and_agrees_with_keras(tra
     assert "tensorflow" in loaded and keras_report["runtime"] == "keras"
     for a, b in zip(onnx_report["predictions"], keras_report["predictions"], strict=True):
         assert a["digit"] == b["digit"] and a["probability"] == pytest.approx(b["probability"], abs=1e-5)
-    tflite = trained.root / "export" / "model.tflite"
-    if tflite.exists():  # made by the test above
-        lite_report, loaded = predict_in_subprocess(str(SAMPLES), "--model", str(tflite))
-        assert "tensorflow" not in loaded and lite_report["runtime"] == "litert"
-        assert [p["digit"] for p in lite_report["predictions"]] == [p["digit"] for p in keras_report["predictions"]]
+    assert run_cli("export", run, "--format", "litert").code == 0  # this test's own, whatever ran before
+    lite_report, loaded = predict_in_subprocess(str(SAMPLES), "--model", str(trained.root / "export" / "model.tflite"))
+    assert "tensorflow" not in loaded and lite_report["runtime"] == "litert"
+    assert [p["digit"] for p in lite_report["predictions"]] == [p["digit"] for p in keras_report["predictions"]]
 
 
 def test_1000_mnist_pngs_get_the_same_labels_from_every_runtime(trained, mnist, tmp_path):

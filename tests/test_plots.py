@@ -104,10 +104,25 @@ def test_plot_misclassified(tmp_path):
     assert_png(path)
 
 
-def test_plot_misclassified_respects_max_items(tmp_path):
+def test_plot_misclassified_respects_max_items(tmp_path, monkeypatch):
+    drawn = []
+    real_save = plots._save
+
+    def keep_figure(fig, path):
+        drawn.append(fig)
+        real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep_figure)
     path = tmp_path / "misclassified.png"
-    plots.plot_misclassified(fake_digits(40), np.zeros(40), np.ones(40), np.full(40, 0.9), path, max_items=3)
+    true, predicted = np.arange(40) % 10, (np.arange(40) + 1) % 10
+    plots.plot_misclassified(fake_digits(40), true, predicted, np.full(40, 0.9), path, max_items=3)
     assert_png(path, min_width=200)
+    (fig,) = drawn
+    (montage,) = [ax for ax in fig.axes if ax.images]  # the digits are drawn as one image, a title each
+    titles = [text.get_text().split("\n")[0] for text in montage.texts]
+    assert titles == ["true 0 → pred 1", "true 1 → pred 2", "true 2 → pred 3"]  # the first 3 of 40 errors
+    cells = ~np.isnan(np.asarray(montage.images[0].get_array(), dtype=np.float32))
+    assert cells.sum() == 3 * 28 * 28  # three digits' pixels, no more
 
 
 def test_plot_misclassified_with_no_errors(tmp_path):

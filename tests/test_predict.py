@@ -45,7 +45,7 @@ def test_evaluate_refuses_a_tampered_checkpoint(run_cli, trained, tmp_path):
     assert "SHA-256 differs from the one recorded in the run's manifest" in result.err
 
 
-def test_predict_samples_reads_every_digit_right(run_cli, trained):
+def test_predict_samples_reads_at_least_nine_of_the_ten_photos(run_cli, trained):
     result = run_cli("predict", str(SAMPLES), "--model", str(trained.root), "--json")
     assert result.code == 0, result.err
     report = json.loads(result.out)

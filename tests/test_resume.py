@@ -1,8 +1,12 @@
-"""Interruption and exact resume, driven by real signals to a training subprocess."""
+"""Interruption and exact resume, driven by real signals to a training subprocess.
+
+The children train on the synthetic digits (tests/synthetic.py): the resume protocol does not
+depend on the data, and short epochs leave the time to TensorFlow's start-up. Ten epochs give
+every interruption room to land mid-run even on a loaded machine.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import subprocess
@@ -11,60 +15,27 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, SMOKE, checkpoint_path, cli_subprocess_env
+from conftest import CLI, SMOKE, checkpoint_path, cli_subprocess_env, start_training, train_subprocess, wait_for_epochs
+from conftest import final_state as _final_state
+from conftest import only_run as _run_dir
 from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
 
 pytestmark = pytest.mark.smoke
-EPOCHS = 4
+EPOCHS = 10
 SETTINGS = ["--set", f"train.epochs={EPOCHS}"]
 
 
 def _start(runs_dir: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*CLI, "train", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=cli_subprocess_env(),
-        cwd=runs_dir.parent,
-    )
+    return start_training(runs_dir, *args, synthetic=True)
 
 
 def _train(runs_dir: Path, *args: str) -> tuple[int, str]:
-    proc = _start(runs_dir, *args)
-    out, _ = proc.communicate(timeout=300)
-    return proc.returncode, out
-
-
-def _run_dir(runs_dir: Path) -> rundir.RunDir:
-    (root,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    return rundir.RunDir(root)
-
-
-def _wait_for_epochs(runs_dir: Path, proc: subprocess.Popen, count: int, timeout: float = 240) -> rundir.RunDir:
-    """Poll the manifest until `count` epochs are committed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "training ended before it could be interrupted"
-        runs = [p for p in runs_dir.glob("*/manifest.json")] if runs_dir.exists() else []
-        if runs:
-            try:
-                if json.loads(runs[0].read_text()).get("epochs_completed", 0) >= count:
-                    return rundir.RunDir(runs[0].parent)
-            except ValueError:
-                pytest.fail("torn manifest.json observed while training")
-        time.sleep(0.02)
-    pytest.fail(f"no {count} epochs committed within {timeout}s")
-
-
-def _final_state(run: rundir.RunDir) -> tuple[bytes, str, str]:
-    manifest = manifests.read(run).to_json()
-    return run.history_csv.read_bytes(), manifest["checkpoints"]["last"]["weights_sha256"], manifest["status"]
+    return train_subprocess(runs_dir, *args, synthetic=True)
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory, mnist):
+def straight(tmp_path_factory):
     """The uninterrupted reference run."""
     runs_dir = tmp_path_factory.mktemp("straight") / "runs"
     code, out = _train(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
@@ -76,7 +47,7 @@ def straight(tmp_path_factory, mnist):
 def test_signal_then_resume_is_exact(tmp_path, straight, sig, code):
     runs_dir = tmp_path / "runs"
     proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
-    run = _wait_for_epochs(runs_dir, proc, 2)
+    run = wait_for_epochs(runs_dir, proc, 2)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == code, out
@@ -98,7 +69,7 @@ def test_sigkill_then_resume(tmp_path, straight, delay):
     """SIGKILL `delay` s after epoch 1 commits leaves no torn file; resume reaches the uninterrupted result."""
     runs_dir = tmp_path / "runs"
     proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
-    run = _wait_for_epochs(runs_dir, proc, 1)
+    run = wait_for_epochs(runs_dir, proc, 1)
     time.sleep(delay)
     proc.kill()
     proc.communicate(timeout=60)
@@ -111,11 +82,11 @@ def test_sigkill_then_resume(tmp_path, straight, delay):
 
 
 @pytest.fixture(scope="module")
-def interrupted_once(tmp_path_factory, mnist) -> rundir.RunDir:
+def interrupted_once(tmp_path_factory) -> rundir.RunDir:
     """A run stopped by SIGINT with at least 2 epochs committed; tests take copies (`interrupted`)."""
     runs_dir = tmp_path_factory.mktemp("interrupted") / "runs"
     proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), *SETTINGS)
-    run = _wait_for_epochs(runs_dir, proc, 2)
+    run = wait_for_epochs(runs_dir, proc, 2)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
@@ -181,13 +152,13 @@ def test_a_second_trainer_is_refused_and_readers_see_committed_state(tmp_path):
     runs_dir = tmp_path / "runs"
     # Long enough to still be training while the checks below run; stopped with SIGINT at the end.
     proc = _start(runs_dir, "--config", str(SMOKE), "--runs-dir", str(runs_dir), "--set", "train.epochs=200")
-    run = _wait_for_epochs(runs_dir, proc, 1)
+    run = wait_for_epochs(runs_dir, proc, 1)
     code, out = _train(runs_dir, "--resume", str(run.root))
     assert code == 1, out
     assert "being trained by another process (pid " in out and "Traceback" not in out
     sample = str(Path(__file__).resolve().parents[1] / "samples" / "seven-photo.jpg")
     reader = subprocess.run([*CLI, "predict", sample, "--model", str(run.root)], capture_output=True, text=True,
-                            env=cli_subprocess_env(), timeout=120)  # fmt: skip
+                            env=cli_subprocess_env(synthetic=True), timeout=120)  # fmt: skip
     assert proc.poll() is None, "training ended before the reader ran"
     assert reader.returncode == 0, reader.stderr
     assert "run in progress, using its last committed state" in reader.stdout

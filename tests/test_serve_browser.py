@@ -24,7 +24,7 @@ def served(smoke_run):
 @pytest.fixture(scope="module")
 def page(served):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail(MISSING)  # CI installs them (.ci/run): a missing browser must not pass silently
+        pytest.fail(MISSING)  # scripts/test installs them: a missing browser must not pass silently
     _, url = served
     with chromium() as driver:
         driver.get(url + "/")

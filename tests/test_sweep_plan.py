@@ -12,7 +12,7 @@ from conftest import SMOKE
 from mnist_cnn.config import ConfigError
 from mnist_cnn.runs import lock
 from mnist_cnn.sweep import execute, plan
-from mnist_cnn.sweep.report import build_report
+from mnist_cnn.sweep.report import build_report, format_markdown
 
 
 def test_grid_values_split_at_top_level_commas_only():
@@ -99,10 +99,22 @@ def test_cli_rejects_a_bad_grid_before_writing_anything(run_cli, tmp_path, monke
     assert list(tmp_path.iterdir()) == []
 
 
-def test_plan_only_prints_the_index_range(run_cli, tmp_path):
+def test_plan_only_prints_the_index_range_and_writes_a_ready_sbatch_script(run_cli, tmp_path):
+    import subprocess
+
     result = run_cli("sweep", str(SMOKE), "--seeds", "3", "--sweep-dir", str(tmp_path / "s"), "--plan-only", "--json")
     assert result.code == 0, result.err
-    assert json.loads(result.out) == {"sweep_dir": str(tmp_path / "s"), "trials": 3}
+    script = tmp_path / "s" / "sweep.sbatch"
+    assert json.loads(result.out) == {"sweep_dir": str(tmp_path / "s"), "trials": 3, "sbatch": str(script),
+                                      "array": "0-2"}  # fmt: skip
+    text = run_cli("sweep", str(SMOKE), "--seeds", "3", "--sweep-dir", str(tmp_path / "s"), "--plan-only").out
+    assert f"Slurm: sbatch --array=0-2 {script}" in text
+    body = script.read_text()
+    assert "#SBATCH --array=0-2%4\n" in body
+    assert f'sweep run {tmp_path / "s"} --index "$SLURM_ARRAY_TASK_ID" --threads "$SLURM_CPUS_PER_TASK"' in body
+    # Slurm reads only whole `#SBATCH` lines: no option line may carry a trailing comment.
+    assert all("#" not in line[len("#SBATCH") :] for line in body.splitlines() if line.startswith("#SBATCH"))
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0  # it parses as a shell script
     result = run_cli("sweep", "run", str(tmp_path / "s"), "--index", "3")
     assert result.code == 2 and "trials 0 to 2" in result.err
 
@@ -191,13 +203,18 @@ def test_report_statistics_match_an_independent_computation(run_cli, tmp_path):
     assert "failed (RuntimeError: out of memory)" in markdown
 
 
-def test_report_with_one_trial_has_no_standard_deviation(tmp_path):
-    the_plan, base_yaml = plan.expand(SMOKE, [], {}, "1")
+def test_report_with_one_trial_has_no_standard_deviation_and_names_the_set_overrides(tmp_path):
+    sets = ["train.epochs=1", "data.subset.train=500"]
+    the_plan, base_yaml = plan.expand(SMOKE, sets, {}, "1")
     plan.write(tmp_path, the_plan, base_yaml)
     _fake_trial(tmp_path, the_plan.trials[0], "completed", 0.95, 6.0)
     report = build_report(tmp_path, the_plan)
     assert report["points"][0]["test_accuracy"]["std"] is None
+    assert report["set"] == sets
     json.dumps(report, allow_nan=False)
+    markdown = format_markdown(report)
+    assert f"({SMOKE} --set train.epochs=1 --set data.subset.train=500, seeds 7)" in markdown.splitlines()[0]
+    assert "| base | 1 | 95.00% ± – | 95.00% | 95.00% | 6.0 s ± – |" in markdown
 
 
 @pytest.mark.parametrize(
@@ -210,3 +227,29 @@ def test_executor_options_that_do_not_fit_together(run_cli, tmp_path, extra, wor
     result = run_cli("sweep", "run", str(tmp_path), *extra)
     assert result.code == 2 and words in result.err
     assert list((tmp_path / "trials").iterdir()) == []
+
+
+def test_ray_output_goes_to_the_sweep_log_and_ours_still_to_stderr(tmp_path, capfd, monkeypatch):
+    """Ray's notices (via sys.stderr or straight to descriptor 2) and its logging go to ray.log; our lines do not."""
+    import logging
+    import os
+    import sys
+
+    from mnist_cnn.cli.common import err
+    from mnist_cnn.sweep.ray_executor import _beside_ray, _ray_output_to
+
+    # As in a real process (pytest's capture replaces sys.stderr): sys.stderr writes to descriptor 2.
+    monkeypatch.setattr(sys, "stderr", open(2, "w", closefd=False, buffering=1))  # noqa: SIM115
+    before = logging.getLogger("ray").handlers[:]
+    with _ray_output_to(tmp_path / "ray.log") as terminal:
+        print("Token authentication is enabled for this Ray cluster.", file=sys.stderr)  # as _raylet prints it
+        os.write(2, b"[raylet] a child process's warning\n")
+        logging.getLogger("ray.util.client.dataclient").error("Unrecoverable error in data channel.")
+        _beside_ray(err, terminal)("submitted 2 of 2 trials to Ray")  # --json mode: progress on stderr
+    print("after", file=sys.stderr)
+    _out, stderr = capfd.readouterr()
+    assert stderr == "submitted 2 of 2 trials to Ray\nafter\n"
+    log = (tmp_path / "ray.log").read_text()
+    for line in ("Token authentication", "a child process's warning", "Unrecoverable error in data channel."):
+        assert line in log
+    assert logging.getLogger("ray").handlers == before  # put back

@@ -1,4 +1,9 @@
-"""Sweeps that train (small real MNIST subsets): workers, resume, index-addressed trials, Ray, trial == train."""
+"""Sweeps that train: workers, resume, index-addressed trials, Ray and its signals, trial == train.
+
+Every trial is a child process training on the synthetic digits (tests/synthetic.py, through
+`cli_subprocess_env(synthetic=True)`): sweep mechanics do not depend on the data, and each trial's
+time goes to TensorFlow's start-up rather than to epochs.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, SMOKE, cli_subprocess_env
+from conftest import CLI, SMOKE, cli_subprocess_env, need_package
 from mnist_cnn.sweep import plan
+from mnist_cnn.sweep.execute import available_cores
 
 pytestmark = pytest.mark.smoke
 
-SMALL = ["--set", "data.subset.train=1000", "--set", "data.subset.test=500"]
+SMALL: list[str] = []  # the synthetic set is already small (400 training, 200 test digits)
+ENV = cli_subprocess_env(synthetic=True)
 
 
 def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_subprocess_env(), timeout=timeout)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
 def _runs(sweep_dir: Path) -> dict[str, list[Path]]:
@@ -32,7 +39,13 @@ def _manifest(run: Path) -> dict:
     return json.loads((run / "manifest.json").read_text())
 
 
-def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path, mnist):
+def _epochs_done(slot: Path) -> int:
+    """Epochs the trial in `slot` has committed so far (0 before its run directory exists)."""
+    manifests = list(slot.glob("*/manifest.json"))
+    return _manifest(manifests[0].parent).get("epochs_completed", 0) if manifests else 0
+
+
+def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path):
     sweep_dir = tmp_path / "s"
     args = ["sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--grid", "train.batch_size=32,64",
             "--seeds", "2", "--workers", "2", "--sweep-dir", str(sweep_dir), "--json"]  # fmt: skip
@@ -61,27 +74,27 @@ def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path, mnist
         assert point["test_accuracy"]["n"] == 2
         assert point["test_accuracy"]["mean"] == pytest.approx(statistics.fmean(accs))
         assert point["test_accuracy"]["std"] == pytest.approx(statistics.stdev(accs))
-        assert point["test_accuracy"]["mean"] > 0.5  # well above chance after one epoch on 1,000 images
+        assert point["test_accuracy"]["mean"] > 0.2  # above chance (0.1) after one epoch on 360 digits
     assert report["unfinished"] == []
 
 
-def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path, mnist):
+def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path):
     sweep_dir = tmp_path / "s"
-    # Six short epochs: after the first is seen, five remain for the interruption to land in, even
-    # when a loaded machine starves this polling loop (with three, a trial once finished first).
-    epochs = ["--set", "train.epochs=6"]
+    # Twenty short synthetic epochs: after the first is seen, nineteen remain for the interruption to
+    # land in, even when a loaded machine starves this polling loop.
+    epochs = ["--set", "train.epochs=20"]
     planned = _cli("sweep", str(SMOKE), *SMALL, *epochs, "--seeds", "2",
                    "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
     assert planned.returncode == 0, planned.stderr
     the_plan = plan.read(sweep_dir)
-    executor = subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir)], env=cli_subprocess_env(),
+    executor = subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir)], env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     slot = plan.trial_slot(sweep_dir, the_plan.trials[0])
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        manifests = list(slot.glob("*/manifest.json"))
-        if manifests and _manifest(manifests[0].parent).get("epochs_completed", 0) >= 1:
-            break
+    while not _epochs_done(slot):
+        if time.monotonic() > deadline or executor.poll() is not None:
+            executor.kill()
+            pytest.fail(f"trial 0 committed no epoch within 240 s, or the executor ended: {executor.communicate()[0]}")
         time.sleep(0.1)
     executor.send_signal(signal.SIGINT)
     out, _ = executor.communicate(timeout=120)
@@ -95,12 +108,12 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path, mn
     assert resumed.returncode == 0, resumed.stderr
     runs = _runs(sweep_dir)
     (trial0,), (trial1,) = runs[the_plan.trials[0].id], runs[the_plan.trials[1].id]
-    assert 1 <= _manifest(trial0)["resumes"][0]["from_epoch"] < 6
+    assert 1 <= _manifest(trial0)["resumes"][0]["from_epoch"] < 20
     assert _manifest(trial0)["status"] == _manifest(trial1)["status"] == "completed"
 
     standalone = {seed: subprocess.Popen([*CLI, "train", "--config", str(SMOKE), *SMALL, *epochs,
                                           "--set", f"seed={seed}", "--runs-dir", str(tmp_path / f"standalone-{seed}"),
-                                          "--json"], env=cli_subprocess_env(), stdout=subprocess.PIPE, text=True)
+                                          "--json"], env=ENV, stdout=subprocess.PIPE, text=True)
                   for seed in (7, 8)}  # both at once: start-up is most of their time  # fmt: skip
     for seed, trial_run in ((7, trial0), (8, trial1)):
         out, _ = standalone[seed].communicate(timeout=300)
@@ -111,14 +124,14 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path, mn
         assert weights == {k: v["weights_sha256"] for k, v in _manifest(trial_run)["checkpoints"].items()}
 
 
-def test_index_addressed_trials_in_parallel_processes_run_each_trial_once(tmp_path, mnist):
+def test_index_addressed_trials_in_parallel_processes_run_each_trial_once(tmp_path):
     sweep_dir = tmp_path / "s"
     planned = _cli("sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--seeds", "2",
                    "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
     assert planned.returncode == 0, planned.stderr
     # Like a Slurm array where task 0 was also started twice (a requeue): the lock lets one of them train.
     procs = [subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir), "--index", str(i), "--json"],
-                              env=cli_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in (0, 1, 0)]  # fmt: skip
     outcomes = []
     for proc in procs:
@@ -133,21 +146,44 @@ def test_index_addressed_trials_in_parallel_processes_run_each_trial_once(tmp_pa
     assert all(_manifest(r)["status"] == "completed" for (r,) in runs.values())
 
 
-def test_ray_executor_runs_trials_on_a_local_ray(tmp_path, mnist):
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mnist-cnn[ray]')")
-    from mnist_cnn.sweep.execute import run_ray
-
+@pytest.mark.ray
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ray_executor_passes_a_stop_to_its_trials_and_keeps_ray_out_of_the_terminal(tmp_path, sig, code):
+    """SIGINT/SIGTERM to `sweep --executor ray`: the running trial is recorded interrupted (not stale), the
+    pending one never starts, stderr holds our one line and nothing of Ray's; a re-run through Ray finishes both."""
+    need_package("ray", extra="ray")
     sweep_dir = tmp_path / "s"
-    planned = _cli("sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--seeds", "1",
-                   "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
+    planned = subprocess.run([*CLI, "sweep", str(SMOKE), "--set", "train.epochs=40", "--seeds", "2",
+                              "--sweep-dir", str(sweep_dir), "--plan-only"],
+                             capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
     assert planned.returncode == 0, planned.stderr
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        lines: list[str] = []
-        tally = run_ray(sweep_dir, plan.read(sweep_dir), None, 1, lines.append)
-    finally:
-        ray.shutdown()
-    assert tally.failed == [] and len(tally.done) == 1, lines
-    ((run,),) = _runs(sweep_dir).values()
-    assert _manifest(run)["status"] == "completed"
-    assert _manifest(run)["reproducibility"]["intra_op_threads"] == 1  # --cpus-per-trial, recorded
+    the_plan = plan.read(sweep_dir)
+    # Two CPUs per trial on this 2-core machine: one trial runs, the other waits as a pending Ray task.
+    ray_run = [*CLI, "sweep", "run", str(sweep_dir), "--executor", "ray", "--cpus-per-trial", str(available_cores())]
+    executor = subprocess.Popen(ray_run, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slot = plan.trial_slot(sweep_dir, the_plan.trials[0])
+    deadline = time.monotonic() + 240
+    while not _epochs_done(slot):
+        if time.monotonic() > deadline or executor.poll() is not None:
+            executor.kill()
+            pytest.fail(f"trial 0 committed no epoch within 240 s, or the executor ended: {executor.communicate()}")
+        time.sleep(0.1)
+    executor.send_signal(sig)
+    out, err = executor.communicate(timeout=180)
+    assert executor.returncode == code, (out, err)
+    assert err == ""  # no Ray warnings, tracebacks or C++ notices
+    assert f"{sig.name}: stopping 2 unfinished trial(s)" in out
+    assert (sweep_dir / "ray.log").is_file()  # where Ray's own messages went
+    states = {r["trial"]: r["state"] for r in
+              json.loads(_cli("sweep", "status", str(sweep_dir), "--json").stdout)["trials"]}  # fmt: skip
+    assert states == {the_plan.trials[0].id: "interrupted", the_plan.trials[1].id: "pending"}
+    if sig == signal.SIGINT:
+        return
+    again = subprocess.run(ray_run, capture_output=True, text=True, env=ENV, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == "" and "2 finished now" in again.stdout
+    runs = _runs(sweep_dir)
+    (first,), (second,) = runs[the_plan.trials[0].id], runs[the_plan.trials[1].id]
+    assert _manifest(first)["status"] == _manifest(second)["status"] == "completed"
+    assert _manifest(first)["resumes"][0]["from_epoch"] >= 1
+    assert _manifest(second)["reproducibility"]["intra_op_threads"] == available_cores()  # --cpus-per-trial

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -70,3 +71,22 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, payload: Any) -> None:
     """Write `payload` as indented, strict JSON atomically (NaN or Infinity is a ValueError, never written)."""
     write_text(path, json.dumps(payload, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def open_append(path: str | Path):
+    """Open a log for appending (binary), never through a link and only if it is a regular file (OSError else)."""
+    import stat
+
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        why = {errno.ELOOP: "is a symbolic link", errno.ENXIO: "is a FIFO"}.get(exc.errno)  # ENXIO: nobody reads it
+        if why:
+            raise OSError(exc.errno, f"{why}; the tool never writes its log through one", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "is not a regular file; the tool will not write its log there", str(path))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "ab")

@@ -27,7 +27,13 @@ def summarize(labels: np.ndarray, probs: np.ndarray) -> dict:
 
 def score(model, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
     """Score `model` (a Runtime or a Keras model) on (images, labels); returns the summary and the probabilities."""
+    from mnist_cnn.inference.modelfiles import ModelError
+    from mnist_cnn.inference.runtimes import finite_rows
+
     probs = classify(model, images)
+    broken = int((~finite_rows(probs)).sum())
+    if broken:  # a score over NaN is no score: say so instead of writing one
+        raise ModelError(f"the model's output is not a number (NaN or infinity) for {broken} of {len(probs)} images")
     return summarize(labels, probs), probs
 
 
@@ -66,7 +72,10 @@ def evaluate(
     from mnist_cnn.inference.runtimes import load_runtime
 
     if run_dir:
+        from mnist_cnn.runs.rundir import check_own_folders
+
         run = RunDir(Path(run_dir))
+        check_own_folders(run)  # evaluate writes plots into the run: never through a link it did not make
         source = modelfiles.from_run(run, checkpoint, prefer_export=True)
         data_cfg = config.load(run.config).data  # the run's own test subset, if it used one
     else:

@@ -30,7 +30,7 @@ def export(run_dir, formats, quantize, out, checkpoint, data, as_json) -> None:
     """Export a finished run's model and verify it with its own runtime on the test set."""
     from mnist_cnn import export as exporter
     from mnist_cnn.runs import lock
-    from mnist_cnn.runs.rundir import RunDir
+    from mnist_cnn.runs.rundir import RunDir, check_own_folders
 
     run = RunDir(existing_dir(run_dir))
     formats = list(formats) or ["onnx"]
@@ -39,6 +39,8 @@ def export(run_dir, formats, quantize, out, checkpoint, data, as_json) -> None:
     exporter.check_available(formats)
     # Writing into the run (export/ and its manifest) is a writer's job: hold the run lock, as train does.
     with contextlib.nullcontext() if out else lock.hold(run.root):
+        if not out:
+            check_own_folders(run)  # export/ and the manifest are written into the run: never through a link
         records = exporter.export_run(
             run, formats, quantize, Path(out) if out else None, checkpoint, data, log=console(as_json)
         )

@@ -51,7 +51,7 @@ def sweep() -> None:
 @click.option("--grid", multiple=True, metavar="KEY.PATH=V1,V2", help="Values to try for a config key (repeatable).")
 @click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE", help="Override a config key for every trial.")
 @click.option("--sweep-dir", type=click.Path(file_okay=False), help="Where the sweep goes (default: sweeps/NAME-HASH).")
-@click.option("--plan-only", is_flag=True, help="Write the plan and print the trial count; run nothing (clusters).")
+@click.option("--plan-only", is_flag=True, help="Write the plan and a Slurm script, print how to run it; run nothing.")
 @_executor_options
 @json_option
 def sweep_start(config_path, seeds, grid, sets, sweep_dir, plan_only, workers, executor, cpus_per_trial, address,
@@ -69,11 +69,15 @@ def sweep_start(config_path, seeds, grid, sets, sweep_dir, plan_only, workers, e
     log(f"{'Planned' if new else 'Found'} sweep {folder}: {len(the_plan.trials)} trials "
         f"({len(the_plan.points)} grid point(s) × {len(the_plan.seeds)} seed(s))")  # fmt: skip
     if plan_only:
+        script = plans.write_sbatch(folder, the_plan)
+        array = plans.array_range(the_plan)
         if as_json:
-            emit_json({"sweep_dir": str(folder), "trials": len(the_plan.trials)})
+            emit_json({"sweep_dir": str(folder), "trials": len(the_plan.trials), "sbatch": str(script),
+                       "array": array})  # fmt: skip
         else:
             last = len(the_plan.trials) - 1
             click.echo(f"Run trial I with: mnist-cnn sweep run {folder} --index I   (I = 0..{last})")
+            click.echo(f"Slurm: sbatch --array={array} {script}   (a ready job-array script: check its #SBATCH sizes)")
         return
     _execute(folder, the_plan, workers, executor, cpus_per_trial, address, as_json)
 
@@ -110,7 +114,9 @@ def _execute(folder: Path, the_plan, workers, executor, cpus_per_trial, address,
         if workers != 1:
             raise UsageError("--workers is for the local executor; with Ray, --cpus-per-trial sets each trial's share")
         _require_ray()
-        tally = execute.run_ray(folder, the_plan, address, cpus_per_trial, log)
+        from mnist_cnn.sweep.ray_executor import run_ray
+
+        tally = run_ray(folder, the_plan, address, cpus_per_trial, log)
     else:
         if address:
             raise UsageError("--address is for --executor ray")

@@ -95,13 +95,17 @@ def apply_overrides(raw: dict, overrides: list[str], lines: dict | None = None) 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read, override and validate a YAML config file. Errors name the file."""
+    from mnist_cnn import safe_read
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safe_read.read_text(path, safe_read.CONFIG_LIMIT, "config file")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    except safe_read.FileRefused as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from None
     return loads(text, overrides, source=str(path))
 
 

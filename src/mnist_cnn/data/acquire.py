@@ -93,8 +93,13 @@ def verify(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
 
 
 def home() -> Path:
-    """Root of our cache ($MNIST_CNN_HOME, default ~/.cache/mnist-cnn)."""
-    return Path(os.environ.get("MNIST_CNN_HOME") or Path.home() / ".cache" / "mnist-cnn")
+    """Root of our cache: $MNIST_CNN_HOME, else $XDG_CACHE_HOME/mnist-cnn, else ~/.cache/mnist-cnn."""
+    if os.environ.get("MNIST_CNN_HOME"):
+        return Path(os.environ["MNIST_CNN_HOME"])
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    cache_root = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return cache_root / "mnist-cnn"
 
 
 def cache_file() -> Path:

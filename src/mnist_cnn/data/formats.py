@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_cnn import safe_read
 from mnist_cnn.errors import MnistCnnError
 
 SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
@@ -29,17 +30,44 @@ class DataError(MnistCnnError):
     """The dataset could not be found, read or verified; the message says what to do."""
 
 
+# MNIST in any of its forms is at most ~60 MB on disk and ~220 MB decoded (the pickle's float32
+# images); a file or a compressed member past these limits is not MNIST and is refused unread.
+MAX_FILE_BYTES = 256 * 2**20
+MAX_DECODED_BYTES = 256 * 2**20
+
+
+def _raw(path: Path) -> bytes:
+    """The file's bytes, decompressed if it ends in .gz, within the limits above (DataError otherwise)."""
+    try:
+        data = safe_read.read_bytes(path, MAX_FILE_BYTES, "dataset file")
+    except safe_read.FileRefused as exc:
+        raise DataError(str(exc)) from None
+    if path.suffix != ".gz":
+        return data
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
+        inflated = handle.read(MAX_DECODED_BYTES + 1)
+    if len(inflated) > MAX_DECODED_BYTES:
+        raise DataError(f"{path}: decompresses to more than {MAX_DECODED_BYTES // 2**20} MB; not an MNIST file")
+    return inflated
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Keras' mnist.npz (x_train, y_train, x_test, y_test); pickled objects are refused."""
+    try:
+        safe_read.check_regular(path, MAX_FILE_BYTES, "dataset file")
+    except safe_read.FileRefused as exc:
+        raise DataError(str(exc)) from None
+    with zipfile.ZipFile(path) as archive:  # declared sizes bound what np.load may inflate
+        inflated = sum(info.file_size for info in archive.infolist())
+    if inflated > MAX_DECODED_BYTES:
+        raise DataError(f"{path}: its arrays inflate to {inflated // 2**20} MB; not an MNIST file")
     with np.load(path, allow_pickle=False) as npz:
         return {name: npz[name] for name in SHAPES if name in npz.files}
 
 
 def _read_idx(path: Path) -> np.ndarray:
     """One IDX file (the format of the original MNIST distribution), optionally gzipped."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    raw = _raw(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]
@@ -109,8 +137,7 @@ def read_any(path: Path) -> dict[str, np.ndarray]:
         if path.is_dir():
             return read_idx_folder(path)
         if path.name.endswith(".pkl.gz") or path.name.endswith(".pkl"):
-            raw = path.read_bytes()
-            return decode_pickle(gzip.decompress(raw) if path.name.endswith(".gz") else raw)
+            return decode_pickle(_raw(path))
         if path.suffix == ".npz":
             return read_npz(path)
     except DataError:

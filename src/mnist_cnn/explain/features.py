@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mnist_cnn import safe_read
 from mnist_cnn.errors import first_line
 from mnist_cnn.explain.layers import FeatureLayer
 from mnist_cnn.inference import modelfiles
@@ -56,12 +57,11 @@ class OnnxFeatures:
     """An exported features.onnx in ONNX Runtime (CPU): no TensorFlow."""
 
     def __init__(self, data: bytes, path: Path):
-        import onnxruntime as ort
+        from mnist_cnn.inference.runtimes import onnx_session
 
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
+        self.path = path
+        self.session, self.run_options = onnx_session(data, path)  # checked graph, capped memory (as any ONNX)
         try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
             described = json.loads(self.session.get_modelmeta().custom_metadata_map[METADATA_KEY])
             self.layers = [FeatureLayer.from_dict(entry) for entry in described]
         except KeyError:
@@ -80,7 +80,14 @@ class OnnxFeatures:
 
     def outputs(self, images: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Probabilities and feature maps in one ONNX Runtime call."""
-        values = self.session.run(None, {self.input_name: np.ascontiguousarray(images, dtype=np.float32)})
+        try:
+            values = self.session.run(
+                None, {self.input_name: np.ascontiguousarray(images, dtype=np.float32)}, self.run_options
+            )
+        except Exception as exc:  # e.g. the capped arena refusing a huge allocation
+            from mnist_cnn.inference.onnxcheck import short
+
+            raise ModelError(f"{self.path}: the feature-map model failed while running ({short(exc)})") from None
         return values[0], values[1:]
 
 
@@ -103,7 +110,11 @@ def _recorded_features(source: ModelSource) -> tuple[Path, str | None] | str:
     made_from = served.get("source_sha256") if isinstance(served, dict) else source.expected_sha256
     if entry.get("source_sha256") != made_from:
         return f"the run's feature-map model was made from another checkpoint; run: {rerun_hint(source.run.root)}"
-    return source.run.root / entry["file"], entry.get("sha256")
+    try:  # a path read back from the manifest stays inside the run, links included
+        path = safe_read.confined(source.run.root, entry["file"], "manifest.json exports.onnx.features.file")
+    except safe_read.FileRefused as exc:
+        return str(exc)
+    return path, entry.get("sha256")
 
 
 def _locate(source: ModelSource) -> tuple[Path, str | None] | str:
@@ -147,7 +158,7 @@ def _disagreement(features: FeatureSource, runtime) -> str | None:
     theirs, _ = features.outputs(probes)
     ours = runtime.probabilities(probes)
     diff = float(np.max(np.abs(np.asarray(theirs) - np.asarray(ours))))
-    if diff > MAX_PROBE_DIFF:
+    if not np.isfinite(diff) or diff > MAX_PROBE_DIFF:  # NaN compares false: a NaN model never "agrees"
         return (
             f"the feature-map model does not match the model in use (probabilities differ by {diff:.1e}); re-export it"
         )

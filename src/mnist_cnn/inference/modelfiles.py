@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_cnn import safe_read
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.runs.listing import latest_run
 from mnist_cnn.runs.rundir import RunDir, RunError
@@ -80,11 +80,10 @@ def from_run(run: RunDir, checkpoint: str | None = None, prefer_export: bool = F
     entry = info.exports.get("onnx")
     if prefer_export and checkpoint is None and isinstance(entry, dict):
         if entry.get("sha256") and isinstance(entry.get("file"), str) and importlib.util.find_spec("onnxruntime"):
-            return ModelSource(run.root / entry["file"], run, None, entry["sha256"], "onnx")
+            return ModelSource(manifest.export_path(run, "onnx", entry), run, None, entry["sha256"], "onnx")
     if checkpoint is None:
-        try:
-            checkpoint = json.loads(run.metrics.read_text(encoding="utf-8"))["checkpoint"]
-        except (OSError, ValueError, KeyError, TypeError):
+        checkpoint = run.read_metrics().get("checkpoint")
+        if checkpoint not in manifest.CHECKPOINT_ROLES:
             checkpoint = "last"
     record = info.checkpoints.get(checkpoint)
     if record is None:
@@ -136,7 +135,11 @@ def _recorded(path: Path) -> ModelSource | None:
         if isinstance(entry, dict) and entry.get("file") == relative and entry.get("sha256"):
             return ModelSource(path, run, None, entry["sha256"], key)
     for role, record in info.checkpoints.items():
-        if record.path(run, role).resolve() == path.resolve():
+        try:
+            recorded = record.path(run, role)
+        except RunError:  # a checkpoint leading out of the run is not this file's record
+            continue
+        if recorded.resolve() == path.resolve():
             return ModelSource(path, run, role, record.sha256)
     return None
 
@@ -155,9 +158,12 @@ class ModelMissing(ModelError):
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise ModelMissing(f"{path}: model file is missing or not a regular file")
-    size = path.stat().st_size
+    try:
+        size = safe_read.check_regular(path, None, "model file")
+    except FileNotFoundError:
+        raise ModelMissing(f"{path}: model file is missing") from None
+    except safe_read.FileRefused as exc:
+        raise ModelError(str(exc)) from None
     if size > MAX_FILE_BYTES:
         raise ModelError(f"{path}: {size / 2**20:.0f} MB is more than a model file may be ({_mb(MAX_FILE_BYTES)})")
 
@@ -177,11 +183,11 @@ def read_bytes(source: ModelSource) -> bytes:
     """The bytes of an .onnx/.tflite file after the size limit and the recorded hash (if any) are checked."""
     _check_file(source.path)
     try:
-        data = source.path.read_bytes()
+        data = safe_read.read_bytes(source.path, MAX_FILE_BYTES, "model file")
     except FileNotFoundError:
         raise ModelMissing(f"{source.path}: model file is missing") from None
-    if len(data) > MAX_FILE_BYTES:  # grew since the stat
-        raise ModelError(f"{source.path}: larger than a model file may be here ({_mb(MAX_FILE_BYTES)})")
+    except safe_read.FileRefused as exc:  # swapped for a FIFO or device, or grew, since the check
+        raise ModelError(str(exc)) from None
     if source.expected_sha256 and hashlib.sha256(data).hexdigest() != source.expected_sha256:
         raise _hash_mismatch(source.path)
     return data
@@ -215,6 +221,9 @@ def check_archive(archive_file: Path, shown_as: Path | None = None) -> None:
         total += size
     if total > MAX_TOTAL_BYTES:
         raise ModelError(f"{path}: archive inflates to {total / 2**20:.0f} MB (limit {_mb(MAX_TOTAL_BYTES)}); refused")
+    from mnist_cnn.inference.keras_weights import check_declared_weights
+
+    check_declared_weights(archive_file, path, {info.filename: info.file_size for info in members}, MAX_MEMBER_BYTES)
 
 
 def load(source: ModelSource, compile: bool = False):

@@ -195,9 +195,15 @@ def run(
     kept, results, images, model = preprocess_all(files, report, meanwhile=model_loader, progress=progress)
     if not kept:
         return report
+    from mnist_cnn.inference.runtimes import NONFINITE, finite_rows
+
     probs = classify(model if model is not None else model_loader(), images)
+    finite = finite_rows(probs)
     used: set[str] = set()
-    for path, result, row in zip(kept, results, probs, strict=True):
+    for path, result, row, ok in zip(kept, results, probs, finite, strict=True):
+        if not ok:  # never a "nan%" answer: the input failed
+            report.fail(path, NONFINITE)
+            continue
         order = np.argsort(-row, kind="stable")[:top_k]
         saved = None
         if save_dir is not None:

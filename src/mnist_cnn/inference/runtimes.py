@@ -83,19 +83,45 @@ def _require(package: str, path: Path):
         ) from None
 
 
+# What an ONNX graph may allocate. This product's models need a few MB per batch of BATCH images
+# (the Chollet convnet: ~30 MB of activations, 140 KB of weights); a file whose graph asks for
+# gigabytes (a ConstantOfShape or Expand to a huge shape) is refused, not run.
+MAX_TENSOR_BYTES = 512 * 2**20  # one tensor whose shape is known before running (ONNX and LiteRT)
+MAX_ONNX_ARENA_BYTES = 1024 * 2**20  # everything ONNX Runtime allocates at run time, per process
+
+
+def onnx_session(data: bytes, path: Path):
+    """(session, run options) for ONNX bytes: graph checked first, then run in the capped arena (ModelError)."""
+    from mnist_cnn.inference import onnxcheck
+
+    ort = _require("onnxruntime", path)
+    onnxcheck.check_graph(data, path, MAX_TENSOR_BYTES, BATCH)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # our one-line errors say what failed; ORT's own log would repeat it
+    if onnxcheck.capped_arena(ort, MAX_ONNX_ARENA_BYTES):
+        options.add_session_config_entry("session.use_env_allocators", "1")
+    run_options = ort.RunOptions()
+    run_options.log_severity_level = 4
+    try:
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"]), run_options
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise ModelError(f"{path}: not a usable ONNX model ({onnxcheck.short(exc)})") from None
+
+
 class OnnxRuntime:
-    """An .onnx model in ONNX Runtime (CPU); no TensorFlow."""
+    """An .onnx model in ONNX Runtime (CPU); no TensorFlow.
+
+    The graph is checked before a session is made (no external data; no tensor of known shape over
+    MAX_TENSOR_BYTES), and the session allocates from an arena capped at MAX_ONNX_ARENA_BYTES,
+    so a graph that computes a huge shape at run time fails that batch with one line instead of
+    taking the machine's memory.
+    """
 
     name = "onnxruntime"
 
     def __init__(self, data: bytes, path: Path = Path("model.onnx")):
-        ort = _require("onnxruntime", path)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only
-        try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ModelError(f"{path}: not a usable ONNX model ({first_line(exc, 200)})") from None
+        self.path = path
+        self.session, self.run_options = onnx_session(data, path)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
@@ -110,9 +136,28 @@ class OnnxRuntime:
         def call(part: np.ndarray) -> np.ndarray:
             feed = _pad(part, self.fixed_batch) if self.fixed_batch else part
             feed = np.ascontiguousarray(feed.reshape((len(feed), *self.per_image)), dtype=np.float32)
-            return self.session.run(None, {self.input_name: feed})[0]
+            try:
+                return self.session.run(None, {self.input_name: feed}, self.run_options)[0]
+            except Exception as exc:  # e.g. the capped arena refusing a huge allocation
+                raise ModelError(f"{self.path}: the model failed while running ({onnxcheck.short(exc)})") from None
+
+        from mnist_cnn.inference import onnxcheck
 
         return _batched(call, images, self.fixed_batch or BATCH)
+
+
+def _check_litert_tensors(interpreter, path: Path) -> None:
+    """ModelError if a tensor would take more than MAX_TENSOR_BYTES (unknown dimensions count as BATCH)."""
+    for tensor in interpreter.get_tensor_details():
+        dims = tensor.get("shape_signature")
+        dims = tensor["shape"] if dims is None or len(dims) == 0 else dims
+        count = int(np.prod([BATCH if d < 0 else int(d) for d in dims], dtype=np.float64))
+        size = count * np.dtype(tensor["dtype"]).itemsize
+        if size > MAX_TENSOR_BYTES:
+            raise ModelError(
+                f"{path}: tensor '{tensor['name']}' would take {size / 2**20:,.0f} MB "
+                f"(limit {MAX_TENSOR_BYTES / 2**20:,.0f} MB); refused before running"
+            )
 
 
 class LiteRTRuntime:
@@ -129,7 +174,10 @@ class LiteRTRuntime:
         try:
             with silenced_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
                 self.interpreter = Interpreter(model_content=data, num_threads=os.cpu_count() or 1)
+                _check_litert_tensors(self.interpreter, path)  # shapes are known before anything is allocated
                 self.interpreter.allocate_tensors()
+        except ModelError:
+            raise
         except Exception as exc:  # the interpreter raises ValueError/RuntimeError for bad files
             raise ModelError(f"{path}: not a usable LiteRT model ({first_line(exc, 200)})") from None
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
@@ -163,6 +211,14 @@ class LiteRTRuntime:
             return self.interpreter.get_tensor(self.output).copy()
 
         return _batched(call, images, self.fixed_batch or BATCH)
+
+
+def finite_rows(probs: np.ndarray) -> np.ndarray:
+    """Which rows of a (N, 10) output are real probabilities (no NaN or infinity): a broken model's rows are not."""
+    return np.isfinite(probs).all(axis=1)
+
+
+NONFINITE = "the model's output for this input is not a number (NaN or infinity); the model file is broken"
 
 
 def as_runtime(model) -> Runtime:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
+from mnist_cnn import safe_read
 from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.environment import COMPARABLE
 from mnist_cnn.runs.manifest import Manifest
-from mnist_cnn.runs.rundir import RunDir, file_sha256
+from mnist_cnn.runs.rundir import RunDir, RunError, file_sha256
+
+CHECKPOINT_LIMIT = 256 * 2**20  # as for any model file (inference/modelfiles.MAX_FILE_BYTES)
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:
@@ -32,11 +35,12 @@ def environment_differences(a: dict, b: dict) -> list[dict]:
 
 def _training_config(run: RunDir) -> dict | None:
     """The run's config without `output` (where a run was written does not change what it learns)."""
-    import yaml
+    from mnist_cnn.config import ConfigError
+    from mnist_cnn.config.strict_yaml import parse_yaml
 
     try:
-        raw = yaml.safe_load(run.config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        raw, _ = parse_yaml(safe_read.read_text(run.config, safe_read.CONFIG_LIMIT, "config file"))
+    except (OSError, ConfigError, safe_read.FileRefused):
         return None
     return {k: v for k, v in raw.items() if k != "output"} if isinstance(raw, dict) else None
 
@@ -45,9 +49,16 @@ def damaged_files(run: RunDir, manifest: Manifest) -> list[str]:
     """Files whose bytes no longer match the hashes the manifest recorded (or that are missing)."""
     problems = []
     for role, record in manifest.checkpoints.items():
-        path = record.path(run, role)
         try:
-            ok = file_sha256(path) == record.sha256
+            path = record.path(run, role)
+        except RunError as exc:  # leads out of the run: damaged, not compared
+            problems.append(str(exc))
+            continue
+        try:
+            ok = file_sha256(path, CHECKPOINT_LIMIT) == record.sha256
+        except safe_read.FileRefused as exc:
+            problems.append(f"{exc} ({role} checkpoint)")
+            continue
         except OSError:
             problems.append(f"{path}: missing or unreadable ({role} checkpoint)")
             continue
@@ -55,20 +66,26 @@ def damaged_files(run: RunDir, manifest: Manifest) -> list[str]:
             problems.append(f"{path}: SHA-256 differs from the manifest ({role} checkpoint)")
     if manifest.history_sha256 is not None:
         try:
-            ok = hashlib.sha256(run.history_csv.read_bytes()).hexdigest() == manifest.history_sha256
-        except OSError:
+            ok = hashlib.sha256(_history_bytes(run)).hexdigest() == manifest.history_sha256
+        except (OSError, safe_read.FileRefused):
             ok = False
         if not ok:
             problems.append(f"{run.history_csv}: differs from the history the manifest recorded")
     return problems
 
 
+def _history_bytes(run: RunDir) -> bytes:
+    return safe_read.read_bytes(run.history_csv, safe_read.HISTORY_LIMIT, "history", follow_links=False)
+
+
 def compare_runs(a: RunDir, b: RunDir) -> dict:
     """A JSON-able verdict: identical history bytes and checkpoint weights, files intact, environment differences."""
     manifest_a, manifest_b = manifests.read(a), manifests.read(b)
     damaged = damaged_files(a, manifest_a) + damaged_files(b, manifest_b)
-    history = a.history_csv.is_file() and b.history_csv.is_file()
-    history_identical = history and a.history_csv.read_bytes() == b.history_csv.read_bytes()
+    try:
+        history_identical = _history_bytes(a) == _history_bytes(b)
+    except (OSError, safe_read.FileRefused):
+        history_identical = False
     checkpoints = {}
     for which in ("last", "best"):
         ra, rb = manifest_a.checkpoints.get(which), manifest_b.checkpoints.get(which)

@@ -7,6 +7,7 @@ one note, never a crash: listing must work on half-written and damaged runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,9 +49,9 @@ def _candidates(root: Path, depth: int = 0):
     except OSError:
         return
     for child in children:
-        if any((child / marker).exists() for marker in _RUN_MARKERS):
+        if any((child / marker).exists() or (child / marker).is_symlink() for marker in _RUN_MARKERS):
             yield child
-        elif depth + 1 < _MAX_DEPTH:
+        elif depth + 1 < _MAX_DEPTH and not child.is_symlink():  # links are not followed down: loops
             yield from _candidates(child, depth + 1)
 
 
@@ -69,10 +70,17 @@ def list_runs(root: str | Path) -> tuple[list[dict], list[str]]:
         metrics = run.read_metrics()
         test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
         rows.append({"name": name, "status": info.status, "epochs": info.epochs_completed,
-                     "test_accuracy": test.get("accuracy"), "fit_seconds": metrics.get("fit_seconds"),
-                     "seed": info.seed, "started": info.started_at,
+                     "test_accuracy": _number(test.get("accuracy")), "fit_seconds": _number(metrics.get("fit_seconds")),
+                     "seed": info.seed, "started": info.started_at if isinstance(info.started_at, str) else None,
                      "path": str(folder)})  # fmt: skip
     return rows, notes
+
+
+def _number(value) -> float | None:
+    """A metric as a plain number, or None: a hand-edited metrics.json must not break sorting or formatting."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 _SORT_FIELD = {"started": "started", "name": "name", "status": "status", "epochs": "epochs",
@@ -92,10 +100,10 @@ def format_table(rows: list[dict]) -> str:
     header = ("name", "status", "epochs", "test acc", "fit s", "seed", "started")
     cells = [header]
     for r in rows:
-        cells.append((r["name"], str(r["status"] or "?"), _text(r["epochs"]),
+        cells.append((_text(r["name"]), _text(r["status"] or "?"), _text(r["epochs"]),
                       "" if r["test_accuracy"] is None else f"{100 * r['test_accuracy']:.2f}%",
                       "" if r["fit_seconds"] is None else f"{r['fit_seconds']:.1f}",
-                      _text(r["seed"]), str(r["started"] or "")))  # fmt: skip
+                      _text(r["seed"]), _text(r["started"])))  # fmt: skip
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     right = {2, 3, 4, 5}
     return "\n".join(
@@ -107,4 +115,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _text(value) -> str:
-    return "" if value is None else str(value)
+    # Values come from files anyone may edit: control characters (newlines, terminal escapes) could
+    # forge rows or rewrite the screen, so they are shown escaped.
+    text = "" if value is None else str(value)
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnist_cnn import atomic
+from mnist_cnn import atomic, safe_read
 from mnist_cnn.runs.rundir import RunDir, RunError
 
 STATUSES = ("running", "completed", "stopped_early", "interrupted", "failed", "diverged")
@@ -57,8 +58,11 @@ class CheckpointRecord:
     monitor: str | None = None
 
     def path(self, run: RunDir, role: str) -> Path:
-        """Where this checkpoint's file is."""
-        return run.checkpoints / (self.file or LEGACY_FILES[role])
+        """Where this checkpoint's file is: inside the run's checkpoints/, links included (RunError otherwise)."""
+        try:
+            return safe_read.confined(run.root, f"checkpoints/{self.file or LEGACY_FILES[role]}", f"{role} checkpoint")
+        except safe_read.FileRefused as exc:
+            raise RunError(str(exc)) from None
 
 
 @dataclass
@@ -150,6 +154,7 @@ class Manifest:
             if values.get(key) is not None:
                 _expect(where, key, values[key], kind)
         values["checkpoints"] = _checkpoints(values.get("checkpoints") or {}, where)
+        _check_exports(values.get("exports") or {}, where)
         return cls(**values)
 
 
@@ -180,6 +185,28 @@ def _checkpoints(raw: Any, where: str) -> dict[str, CheckpointRecord]:
     return records
 
 
+def _check_exports(exports: dict, where: str) -> None:
+    """Every recorded export names a file inside the run: a relative path without '..'."""
+    for key, entry in exports.items():
+        file = entry.get("file") if isinstance(entry, dict) else None
+        if file is not None:
+            _expect(where, f"exports.{key}.file", file, str, _inside_run)
+
+
+def export_path(run: RunDir, key: str, entry: dict) -> Path:
+    """Where a recorded export's file is: inside the run, links included, or a RunError naming the entry."""
+    try:
+        return safe_read.confined(run.root, entry.get("file"), f"manifest.json exports.{key}.file")
+    except safe_read.FileRefused as exc:
+        raise RunError(str(exc)) from None
+
+
+def _inside_run(name: str) -> bool:
+    """A relative path that cannot climb out of the run directory."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and "\\" not in name and ".." not in parts and "\x00" not in name
+
+
 def _plain_file_name(name: str) -> bool:
     """A bare file name: a manifest must not point outside checkpoints/."""
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name
@@ -192,18 +219,22 @@ def _drop_none(d: dict) -> dict:
 def read(run: RunDir) -> Manifest:
     """The run's manifest; RunError (one line) if it is missing, unreadable or of the wrong shape."""
     try:
-        text = run.manifest.read_text(encoding="utf-8")
+        text = safe_read.read_text(run.manifest, safe_read.MANIFEST_LIMIT, "manifest", follow_links=False)
     except FileNotFoundError:
         raise RunError(f"{run.root}: not a run directory (no manifest.json)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run.root}: unreadable manifest.json ({exc})") from None
+    except safe_read.FileRefused as exc:
+        raise RunError(str(exc)) from None
+    except OSError as exc:
+        raise RunError(f"{run.root}: unreadable manifest.json ({exc.strerror or exc})") from None
     try:
-        raw = json.loads(text)
+        raw = safe_read.loads_strict(text)
     except ValueError as exc:
         raise RunError(f"{run.root}: manifest.json is not valid JSON ({exc})") from None
     return Manifest.from_json(raw, f"{run.manifest}")
 
 
 def write(run: RunDir, manifest: Manifest) -> None:
-    """Replace manifest.json atomically (strict JSON)."""
+    """Replace manifest.json atomically (strict JSON); never re-creates a run folder that went away."""
+    if not run.root.is_dir():  # atomic writes make missing folders; a manifest must not resurrect a run
+        raise FileNotFoundError(errno.ENOENT, "the run directory is gone; manifest.json not written", str(run.root))
     atomic.write_json(run.manifest, manifest.to_json())

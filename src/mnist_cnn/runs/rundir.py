@@ -6,13 +6,12 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnist_cnn import atomic
+from mnist_cnn import atomic, safe_read
 from mnist_cnn.errors import MnistCnnError
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -67,8 +66,8 @@ class RunDir:
     def read_metrics(self) -> dict[str, Any]:
         """metrics.json as a dict; empty if the run has none yet or it cannot be read (listings must not crash)."""
         try:
-            data = json.loads(self.metrics.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = safe_read.read_json(self.metrics, safe_read.METRICS_LIMIT, "metrics file", follow_links=False)
+        except (OSError, ValueError, safe_read.FileRefused):
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -101,13 +100,24 @@ def create(runs_dir: str | Path, name: str, now: dt.datetime | None = None) -> R
     raise RunError(f"{base}: could not create a unique run directory")
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes."""
+def file_sha256(path: str | Path, limit: int | None = None) -> str:
+    """SHA-256 of a regular file's bytes; a FIFO or device, or a file over `limit`, is refused (FileRefused)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    fd = safe_read.open_regular(path, limit, "file")
+    with open(fd, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_own_folders(run: RunDir) -> None:
+    """The run's sub-folders (and config.yaml) the tool writes are real ones, not links it did not make (RunError)."""
+    for path in (run.checkpoints, run.plots, run.root / "export", run.tensorboard, run.config):
+        if path.is_symlink():
+            raise RunError(
+                f"{path}: is a symbolic link, which the tool never makes; it will not write through it "
+                "(replace it with the real folder or file)"
+            )
 
 
 def format_history(rows: list[dict[str, float]]) -> str:
@@ -132,9 +142,11 @@ def write_history(run: RunDir, rows: list[dict[str, float]]) -> str:
 def read_history(run: RunDir) -> list[dict[str, float]]:
     """Rows of history.csv (epoch as int, the rest as float); empty if there is none yet."""
     try:
-        text = run.history_csv.read_text(encoding="utf-8")
+        text = safe_read.read_text(run.history_csv, safe_read.HISTORY_LIMIT, "history", follow_links=False)
     except FileNotFoundError:
         return []
+    except safe_read.FileRefused as exc:
+        raise RunError(str(exc)) from None
     rows = []
     try:
         for record in csv.DictReader(io.StringIO(text)):

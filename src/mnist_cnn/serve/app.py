@@ -25,9 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnist_cnn.explain.explainer import Explainer, for_file
 from mnist_cnn.inference import imaging
+from mnist_cnn.inference.runtimes import NONFINITE, finite_rows
 from mnist_cnn.serve import inputs
 from mnist_cnn.serve.inputs import InputError, PredictRequest
 from mnist_cnn.serve.model import ServedModel
+from mnist_cnn.serve.openapi import EXPLAIN_RESPONSES, HEALTH, OBJECT, PREDICT_RESPONSES, answers
 
 STATIC = Path(__file__).with_name("static")
 MAX_REQUEST_BYTES = 10_000_000
@@ -72,6 +74,9 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
     def answer(items: list[tuple[str, imaging.Preprocessed]], include_image: bool) -> dict[str, Any]:
         batch = np.stack([result.image for _, result in items])[..., np.newaxis]
         probs = served.runtime.probabilities(batch)
+        broken = [name for (name, _), ok in zip(items, finite_rows(probs), strict=True) if not ok]
+        if broken:  # never a NaN (or a non-JSON answer): the model is at fault, so a 5xx naming the input
+            raise InputError(f"{broken[0]}: {NONFINITE}", 500)
         rows = [_row(name, result, p, include_image) for (name, result), p in zip(items, probs, strict=True)]
         return {"model": served.facts.get("name"), "predictions": rows}
 
@@ -80,7 +85,7 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
             limiter.append(anyio.CapacityLimiter(limits.threads))
         return await anyio.to_thread.run_sync(func, *args, limiter=limiter[0])
 
-    @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi())
+    @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi(), responses=PREDICT_RESPONSES)
     async def predict(request: Request) -> JSONResponse:
         """Predict the digit in each image: files (multipart field `file`, repeatable) or JSON."""
         _, items_of, include_image = await _read_request(request, limits)
@@ -97,7 +102,9 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
             row["explanation"] = explainers[0].explain(prepared.image, probabilities).with_maps()
         return result
 
-    @app.post("/v1/explain", tags=["predict"], openapi_extra=_predict_openapi(EXPLAIN_DESCRIPTION))
+    explain_openapi = _predict_openapi(EXPLAIN_DESCRIPTION)
+
+    @app.post("/v1/explain", tags=["predict"], openapi_extra=explain_openapi, responses=EXPLAIN_RESPONSES)
     async def explain(request: Request) -> JSONResponse:
         """Predict and explain each image: saliency and every conv/pooling layer's feature maps."""
         count, items_of, include_image = await _read_request(request, limits)
@@ -105,12 +112,12 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
             raise InputError(f"{count} images: /v1/explain takes at most {MAX_EXPLAIN_IMAGES} per request")
         return JSONResponse(await in_thread(lambda: explained(items_of(), include_image)))
 
-    @app.get("/v1/model", tags=["model"])
+    @app.get("/v1/model", tags=["model"], responses=answers({200: ("The served model's facts", OBJECT)}))
     async def model() -> JSONResponse:
         """The model being served: run, checkpoint or export, runtime, file hash, test accuracy."""
         return JSONResponse(served.facts)
 
-    @app.get("/healthz", tags=["model"])
+    @app.get("/healthz", tags=["model"], responses=answers({200: ("The server answers", HEALTH)}))
     async def healthz() -> JSONResponse:
         """Liveness: the model is loaded and the server answers."""
         return JSONResponse({"status": "ok"})
@@ -269,7 +276,12 @@ def _predict_openapi(description: str | None = None) -> dict[str, Any]:
     multipart = {
         "type": "object",
         "properties": {
-            "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": inputs.MAX_IMAGES},
+            "file": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "minItems": 1,
+                "maxItems": inputs.MAX_IMAGES,
+            },
             "include_image": {"type": "boolean", "default": False},
         },
         "required": ["file"],

@@ -6,6 +6,7 @@ fast start), else from its checkpoint through Keras, exactly as `mnist-cnn predi
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,38 @@ def load_served(model: str | None, runs_dir: str | Path = "runs", checkpoint: st
     return ServedModel(runtime, {**_facts(source), "runtime": runtime.name})
 
 
-def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
+@dataclass(frozen=True)
+class VerifiedCopy:
+    """The served model's bytes as verified once at start, in a private file: what every worker loads.
+
+    Workers (and their restarts) load this copy, checked against the hash taken at start, never the
+    original path: replacing or damaging the model file on disk while serving changes nothing served.
+    """
+
+    path: Path
+    sha256: str
+    facts: dict[str, Any]
+
+
+def verified_copy(model: str | None, runs_dir: str | Path, checkpoint: str | None, folder: Path) -> VerifiedCopy:
+    """Resolve and verify the model once (hash, limits), and keep its bytes in `folder` (private to this server)."""
+    source = modelfiles.resolve(model, runs_dir, checkpoint, prefer_export=True)
+    modelfiles.check_suffix(source.path)
+    source, data = modelfiles.read_current(source)
+    copy = Path(folder) / f"model{source.path.suffix}"
+    copy.write_bytes(data)
+    copy.chmod(0o400)
+    digest = hashlib.sha256(data).hexdigest()
+    return VerifiedCopy(copy, digest, _facts(source, digest))
+
+
+def load_copy(copy: VerifiedCopy) -> ServedModel:
+    """The runtime for a verified copy (its hash checked again), with the facts of the original."""
+    runtime = load_runtime(modelfiles.ModelSource(copy.path, expected_sha256=copy.sha256))
+    return ServedModel(runtime, {**copy.facts, "runtime": runtime.name})
+
+
+def _facts(source: modelfiles.ModelSource, digest: str | None = None) -> dict[str, Any]:
     """Run, checkpoint or export, file, hash, test accuracy and the export's verification (null where unknown)."""
     run = source.run
     metrics = run.read_metrics() if run is not None else {}
@@ -57,7 +89,7 @@ def _facts(source: modelfiles.ModelSource) -> dict[str, Any]:
         "export": source.export,
         "file": str(source.path),
         "format": source.path.suffix.lstrip("."),
-        "sha256": source.expected_sha256 or file_sha256(source.path),
+        "sha256": digest or source.expected_sha256 or file_sha256(source.path),
         "sha256_verified": source.expected_sha256 is not None,
         "test_accuracy": accuracy if isinstance(accuracy, float) else None,
         "verification": verification,

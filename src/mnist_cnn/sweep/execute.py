@@ -1,4 +1,4 @@
-"""Executors: run a sweep's trials in local worker processes or as Ray tasks.
+"""Executors: run a sweep's trials in local worker processes (Ray tasks: sweep/ray_executor.py).
 
 Every trial runs in a fresh process (`mnist-cnn sweep run DIR --index I`): TensorFlow's thread
 pools and seeds are per process and fixed once set, so a fresh process is what makes a trial
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mnist_cnn
-from mnist_cnn import interrupts
+from mnist_cnn import atomic, interrupts
 from mnist_cnn.sweep import trial as trials
 from mnist_cnn.sweep.plan import Plan, trial_slot
 
@@ -92,7 +92,7 @@ def run_local(sweep_dir: Path, plan: Plan, workers: int, echo: Callable[[str], N
                     if proc.poll() is not None:
                         handle.close()
                         del running[index]
-                        _record(sweep_dir, plan, index, proc.returncode, tally, echo)
+                        record_exit(sweep_dir, plan, index, proc.returncode, tally, echo)
     except BaseException as exc:
         # Ctrl-C or SIGTERM (a scheduler's stop): pass it on so each running trial records itself
         # as interrupted at an epoch boundary, wait for them, then stop.
@@ -107,9 +107,8 @@ def run_local(sweep_dir: Path, plan: Plan, workers: int, echo: Callable[[str], N
 
 
 def _launch(sweep_dir: Path, plan: Plan, index: int, threads: int | None):
-    slot = trial_slot(sweep_dir, plan.trials[index])
-    slot.mkdir(parents=True, exist_ok=True)
-    handle = open(slot / WORKER_LOG, "ab")  # noqa: SIM115 - closed when the process ends
+    slot = trials.own_slot(sweep_dir, plan.trials[index])
+    handle = atomic.open_append(slot / WORKER_LOG)  # never through a link; closed when the process ends
     proc = subprocess.Popen(
         trial_command(sweep_dir, index, threads),
         stdout=handle,
@@ -123,7 +122,7 @@ def _launch(sweep_dir: Path, plan: Plan, index: int, threads: int | None):
     return proc, handle
 
 
-def _record(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally, echo: Callable[[str], None]) -> None:
+def record_exit(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally, echo: Callable[[str], None]) -> None:
     """Tally one finished trial process and say how it went in one line."""
     trial = plan.trials[index]
     state = trials.state_of(sweep_dir, trial)
@@ -141,71 +140,28 @@ def _record(sweep_dir: Path, plan: Plan, index: int, code: int, tally: Tally, ec
 def describe(state: trials.TrialState) -> str:
     """'test accuracy 0.9912, fit 123.4 s' from the trial's metrics, or its state."""
     metrics = state.run.read_metrics() if state.run else {}
-    if not metrics:
-        return state.state
-    return f"test accuracy {metrics['test']['accuracy']:.4f}, fit {metrics['fit_seconds']:.1f} s"
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    accuracy, fit = test.get("accuracy"), metrics.get("fit_seconds")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (accuracy, fit)):
+        return state.state  # no metrics yet, or a hand-edited file: say what is known
+    return f"test accuracy {accuracy:.4f}, fit {fit:.1f} s"
+
+
+LOG_TAIL_BYTES = 64 * 1024  # the end of a trial's log is what holds its error
 
 
 def last_line(path: Path) -> str:
-    """The last non-empty line of a log (the error the trial printed)."""
+    """The last non-empty line of a log (the error the trial printed); only its end is read, never through a link."""
+    from mnist_cnn import safe_read
+
     try:
-        lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    except OSError:
+        fd = safe_read.open_regular(path, None, "trial log", follow_links=False)
+    except (OSError, safe_read.FileRefused):
         return "no log"
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
+    finally:
+        os.close(fd)
+    lines = [ln for ln in tail.decode("utf-8", errors="replace").splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "no output"
-
-
-def run_ray(
-    sweep_dir: Path, plan: Plan, address: str | None, cpus_per_trial: int, echo: Callable[[str], None]
-) -> Tally:
-    """Submit every unfinished trial as a Ray task (each runs the trial command on the node it lands on).
-
-    The sweep directory must be on a filesystem every node sees at the same path, and mnist-cnn
-    installed on every node, as with Slurm or Kubernetes.
-    """
-    import ray
-
-    from mnist_cnn.errors import UsageError
-
-    tally = Tally()
-    queue = pending(sweep_dir, plan, tally)
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except ConnectionError as exc:
-            raise UsageError(f"--address {address}: cannot reach a Ray cluster ({exc})") from None
-    sweep_dir = Path(sweep_dir).resolve()
-    task = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(_ray_task_body())
-    src = str(Path(mnist_cnn.__file__).resolve().parents[1])
-    refs = {}
-    for i in queue:
-        args = trial_command(sweep_dir, i, cpus_per_trial)[1:]  # the node's own Python runs it
-        refs[task.remote(args, str(trial_slot(sweep_dir, plan.trials[i])), src)] = i
-    echo(f"submitted {len(refs)} of {len(plan.trials)} trials to Ray ({cpus_per_trial} CPU each)")
-    while refs:
-        ready, _ = ray.wait(list(refs), num_returns=1)
-        index = refs.pop(ready[0])
-        _record(sweep_dir, plan, index, ray.get(ready[0]), tally, echo)
-    return tally
-
-
-def _ray_task_body():
-    """The Ray task: run one trial command, output to the slot's worker log; return its exit code.
-
-    Made inside a function so that Ray ships it by value: nodes need mnist-cnn installed, not
-    this module's exact version on their path.
-    """
-
-    def run_trial_command(args: list[str], slot: str, src: str) -> int:
-        import os
-        import subprocess
-        import sys
-
-        os.makedirs(slot, exist_ok=True)
-        # The driver's checkout first on the path where it exists (a shared filesystem), else the install.
-        path = os.pathsep.join(p for p in (src if os.path.isdir(src) else "", os.environ.get("PYTHONPATH")) if p)
-        env = dict(os.environ, PYTHONPATH=path)
-        with open(os.path.join(slot, "worker.log"), "ab") as handle:
-            return subprocess.run([sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
-
-    return run_trial_command

@@ -14,8 +14,9 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mnist_cnn import atomic, config
+from mnist_cnn import atomic, config, safe_read
 from mnist_cnn.config import ConfigError
+from mnist_cnn.errors import first_line
 
 PLAN_FILE = "plan.json"
 BASE_CONFIG_FILE = "base.yaml"
@@ -163,7 +164,10 @@ def write(sweep_dir: Path, plan: Plan, base_yaml: str) -> bool:
     sweep_dir = Path(sweep_dir)
     if (sweep_dir / PLAN_FILE).exists():
         existing = read(sweep_dir)
-        same_base = (sweep_dir / BASE_CONFIG_FILE).read_text(encoding="utf-8") == base_yaml
+        try:
+            same_base = _read_base(sweep_dir) == base_yaml
+        except (OSError, safe_read.FileRefused):
+            same_base = False
         if _plan_dict(existing) != _plan_dict(plan) or not same_base:
             raise ConfigError(
                 f"{sweep_dir}: holds a different sweep plan; choose another --sweep-dir or reuse that sweep's command"
@@ -180,13 +184,34 @@ def read(sweep_dir: str | Path) -> Plan:
     """The plan stored in `sweep_dir`; ConfigError (exit 2) if it is not a sweep directory."""
     path = Path(sweep_dir) / PLAN_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = safe_read.read_json(path, safe_read.PLAN_LIMIT, "sweep plan", follow_links=False)
         trials = tuple(Trial(**{**t, "overrides": tuple(t["overrides"])}) for t in data["trials"])
-        return Plan(data["name"], data["source"], data["grid"], tuple(data["seeds"]), trials)
+        plan = Plan(data["name"], data["source"], data["grid"], tuple(data["seeds"]), trials)
     except FileNotFoundError:
         raise ConfigError(f"{sweep_dir}: not a sweep directory (no {PLAN_FILE})") from None
+    except safe_read.FileRefused as exc:
+        raise ConfigError(str(exc)) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: unreadable sweep plan ({exc})") from None
+        raise ConfigError(f"{path}: unreadable sweep plan ({first_line(exc, 200)})") from None
+    _check_trials(path, plan)
+    return plan
+
+
+_TRIAL_ID = re.compile(r"[0-9]{4,}-[A-Za-z0-9_.=-]{1,200}")
+
+
+def _check_trials(path: Path, plan: Plan) -> None:
+    """Trial ids become folder names under trials/: each must be a plain name this module would make."""
+    for number, trial in enumerate(plan.trials):
+        ok_id = isinstance(trial.id, str) and _TRIAL_ID.fullmatch(trial.id) and trial.id not in (".", "..")
+        ok_overrides = all(isinstance(o, str) for o in trial.overrides)
+        if not ok_id or trial.index != number or not ok_overrides:
+            shown = json.dumps(trial.id)[:80] if isinstance(trial.id, str) else type(trial.id).__name__
+            raise ConfigError(f"{path}: trial {number} has an unexpected id {shown} or index; the plan was edited")
+
+
+def _read_base(sweep_dir: Path) -> str:
+    return safe_read.read_text(sweep_dir / BASE_CONFIG_FILE, safe_read.CONFIG_LIMIT, "config file", follow_links=False)
 
 
 def trial_at(plan: Plan, index: int) -> Trial:
@@ -194,3 +219,46 @@ def trial_at(plan: Plan, index: int) -> Trial:
     if not 0 <= index < len(plan.trials):
         raise ConfigError(f"--index {index}: this sweep has trials 0 to {len(plan.trials) - 1}")
     return plan.trials[index]
+
+
+SBATCH_FILE = "sweep.sbatch"
+SBATCH_TEMPLATE = """#!/bin/bash
+# Slurm job array for the sweep {sweep_dir}: one array task per trial, {count} trials.
+# Written by `mnist-cnn sweep --plan-only`. Submit with:  sbatch --array={array} {script}
+# Resubmitting it later runs only what is unfinished: finished trials exit at once, interrupted ones resume.
+#
+# Trials {array}, at most 4 at once.
+#SBATCH --array={array}%4
+#SBATCH --job-name={name}-sweep
+# At most the CPUs of your smallest node (sinfo -o "%n %c"): a larger request waits in the queue forever.
+#SBATCH --cpus-per-task=2
+#SBATCH --mem=4G
+#SBATCH --time=01:00:00
+#SBATCH --output={sweep_dir}/slurm-%A_%a.out
+# SIGTERM a minute before the time limit: the trial stops at once, keeps its last committed epoch (the
+# epoch in progress is lost) and records itself interrupted; Slurm then shows the task FAILED (exit 143).
+#SBATCH --signal=B:TERM@60
+set -euo pipefail
+# The interpreter that planned the sweep; on nodes where mnist-cnn lives elsewhere, activate that instead.
+exec {python} -m mnist_cnn.cli sweep run {sweep_dir} --index "$SLURM_ARRAY_TASK_ID" --threads "$SLURM_CPUS_PER_TASK"
+"""
+
+
+def array_range(plan: Plan) -> str:
+    """The Slurm `--array` value that covers every trial: 0-N."""
+    return f"0-{len(plan.trials) - 1}"
+
+
+def write_sbatch(sweep_dir: Path, plan: Plan) -> Path:
+    """A ready Slurm job-array script for this sweep, SWEEP_DIR/sweep.sbatch; its path."""
+    import shlex
+    import sys
+
+    sweep_dir = Path(sweep_dir).resolve()  # array tasks start in another directory
+    script = sweep_dir / SBATCH_FILE
+    text = SBATCH_TEMPLATE.format(
+        sweep_dir=shlex.quote(str(sweep_dir)), count=len(plan.trials), array=array_range(plan),
+        script=shlex.quote(str(script)), name=_slug(plan.name), python=shlex.quote(sys.executable),
+    )  # fmt: skip
+    atomic.write_text(script, text)
+    return script

@@ -7,10 +7,12 @@ early) count; every other trial is listed with its state.
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
 from mnist_cnn import atomic
+from mnist_cnn.config import ConfigError
 from mnist_cnn.sweep.plan import Plan
 from mnist_cnn.sweep.trial import is_finished, state_of
 
@@ -49,6 +51,15 @@ def _stats(values: list[float]) -> dict:
             "min": min(values), "max": max(values)}  # fmt: skip
 
 
+def _number(metrics: dict | None, *keys: str) -> float | int | None:
+    """metrics[k1][k2]... if it is a finite number, else None: metrics.json is a file anyone may edit."""
+    value = metrics
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
 def build_report(sweep_dir: Path, plan: Plan) -> dict:
     """The report as strict-JSON-ready data: per-point statistics, every trial, unfinished ones listed."""
     trials, unfinished = [], []
@@ -56,11 +67,11 @@ def build_report(sweep_dir: Path, plan: Plan) -> dict:
         s = state_of(sweep_dir, t)
         m = (s.run.read_metrics() or None) if is_finished(s) and s.run else None
         row = {"trial": t.id, "point": t.point, "seed": t.seed, "state": s.state,
-               "test_accuracy": m["test"]["accuracy"] if m else None,
-               "fit_seconds": m["fit_seconds"] if m else None, "epochs": m["epochs"] if m else None,
+               "test_accuracy": _number(m, "test", "accuracy"),
+               "fit_seconds": _number(m, "fit_seconds"), "epochs": _number(m, "epochs"),
                "run_dir": str(s.run.root) if s.run else None}  # fmt: skip
         trials.append(row)
-        if m is None:
+        if row["test_accuracy"] is None:
             reason = s.manifest.error if s.manifest and s.state in ("failed", "diverged") else None
             unfinished.append({**row, "reason": reason})
     points = []
@@ -69,8 +80,9 @@ def build_report(sweep_dir: Path, plan: Plan) -> dict:
         points.append({"point": point, "planned": sum(r["point"] == point for r in trials),
                        "test_accuracy": _stats([r["test_accuracy"] for r in done]),
                        "fit_seconds": _stats([r["fit_seconds"] for r in done])})  # fmt: skip
-    return {"sweep_dir": str(sweep_dir), "name": plan.name, "source": plan.source, "grid": plan.grid,
-            "seeds": list(plan.seeds), "points": points, "trials": trials, "unfinished": unfinished}  # fmt: skip
+    return {"sweep_dir": str(sweep_dir), "name": plan.name, "source": plan.source, "set": common_overrides(plan),
+            "grid": plan.grid, "seeds": list(plan.seeds), "points": points, "trials": trials,
+            "unfinished": unfinished}  # fmt: skip
 
 
 def _pct(value: float | None) -> str:
@@ -78,14 +90,25 @@ def _pct(value: float | None) -> str:
 
 
 def _pm(stats: dict, fmt) -> str:
+    """'mean ± std'; a std that cannot be computed (one trial) shows as '–', never as nothing or 0."""
     if stats["mean"] is None:
         return "–"
-    return fmt(stats["mean"]) + ("" if stats["std"] is None else f" ± {fmt(stats['std'])}")
+    return f"{fmt(stats['mean'])} ± {'–' if stats['std'] is None else fmt(stats['std'])}"
+
+
+def common_overrides(plan: Plan) -> list[str]:
+    """The sweep's `--set` overrides: what every trial's overrides start with, before its grid values and seed."""
+    if not plan.trials:
+        return []
+    trial = plan.trials[0]
+    return list(trial.overrides[: len(trial.overrides) - len(plan.grid) - 1])
 
 
 def format_markdown(report: dict) -> str:
     """The report as a Markdown table plus a list of unfinished trials."""
-    lines = [f"Sweep {report['sweep_dir']} ({report['source']}, seeds {', '.join(map(str, report['seeds']))})", "",
+    sets = "".join(f" --set {s}" for s in report.get("set", []))
+    seeds = ", ".join(map(str, report["seeds"]))
+    lines = [f"Sweep {report['sweep_dir']} ({report['source']}{sets}, seeds {seeds})", "",
              "| grid point | n | test accuracy mean ± std | min | max | fit time mean ± std |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for p in report["points"]:
@@ -131,6 +154,8 @@ def plot_accuracy(report: dict, path: Path) -> None:
 def write_report(sweep_dir: Path, report: dict) -> list[Path]:
     """report.md, report.json and accuracy.png under SWEEP_DIR/report/; the paths written."""
     folder = Path(sweep_dir) / REPORT_DIR
+    if folder.is_symlink():  # written into by the tool, so never a link it did not make
+        raise ConfigError(f"{folder}: is a symbolic link, which a sweep never makes; replace it with a folder")
     folder.mkdir(exist_ok=True)
     paths = [folder / "report.md", folder / "report.json", folder / "accuracy.png"]
     atomic.write_text(paths[0], format_markdown(report) + "\n")

@@ -93,7 +93,9 @@ class Sweep:
         if workers < 1:
             raise UsageError("workers: expected at least 1")
         if executor == "ray":
-            self.tally = execute.run_ray(self.dir, self.plan_data, address, cpus_per_trial, log)
+            from mnist_cnn.sweep.ray_executor import run_ray
+
+            self.tally = run_ray(self.dir, self.plan_data, address, cpus_per_trial, log)
         elif executor == "local":
             self.tally = execute.run_local(self.dir, self.plan_data, workers, log)
         else:

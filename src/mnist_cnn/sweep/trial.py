@@ -34,7 +34,8 @@ class TrialState:
 
 def find_run(slot: Path) -> RunDir | None:
     """The trial's run directory (the newest one with a manifest), if it was ever started."""
-    runs = sorted(p.parent for p in slot.glob(f"*/{MANIFEST_FILE}"))
+    # A linked folder was not made by a trial: following it would train (write) outside the sweep.
+    runs = sorted(p.parent for p in slot.glob(f"*/{MANIFEST_FILE}") if not p.parent.is_symlink())
     return RunDir(runs[-1]) if runs else None
 
 
@@ -67,6 +68,16 @@ def is_done(state: TrialState) -> bool:
     return is_finished(state) or state.state == "diverged"
 
 
+def own_slot(sweep_dir: Path, trial: Trial) -> Path:
+    """The trial's slot folder, made if absent; RunError if it (or trials/) is a link the sweep did not make."""
+    slot = trial_slot(sweep_dir, trial)
+    for folder in (slot.parent, slot):
+        if folder.is_symlink():
+            raise RunError(f"{folder}: is a symbolic link, which a sweep never makes; it will not write through it")
+    slot.mkdir(parents=True, exist_ok=True)
+    return slot
+
+
 def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[[str], None]) -> str:
     """Run `trial` to its end unless it is finished or claimed; return what happened (one word).
 
@@ -75,8 +86,7 @@ def run_trial(sweep_dir: Path, trial: Trial, threads: int | None, log: Callable[
     from mnist_cnn.train import runner
     from mnist_cnn.train.console import Console
 
-    slot = trial_slot(sweep_dir, trial)
-    slot.mkdir(parents=True, exist_ok=True)
+    slot = own_slot(sweep_dir, trial)
     try:
         with lock.hold(slot):
             run = find_run(slot)
@@ -108,7 +118,7 @@ def _thread_overrides(threads: int | None) -> list[str]:
 def _remove_unstarted(slot: Path) -> None:
     """Drop run folders a killed start left before writing its manifest (we hold the slot's lock)."""
     for child in slot.iterdir():
-        if child.is_dir() and not (child / MANIFEST_FILE).exists():
+        if child.is_dir() and not child.is_symlink() and not (child / MANIFEST_FILE).exists():
             shutil.rmtree(child)
 
 

@@ -30,6 +30,16 @@ from mnist_cnn.train.stop_rules import best_epoch
 Log = Callable[[str], None]
 
 
+def _identity(path) -> tuple[int, int] | None:
+    import os
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 class CommitError(RunError):
     """Writing an epoch's state failed (disk full, read-only filesystem, I/O error)."""
 
@@ -52,20 +62,55 @@ def weights_sha256(model) -> str:
     return digest.hexdigest()
 
 
-class EpochCommitter:
-    """Owns a training session's run state: the manifest object and the commit of each epoch."""
+class RunMoved(RunError):
+    """The run directory was deleted, moved or replaced while training: nothing more is written."""
 
-    def __init__(self, run: RunDir, cfg: Config, manifest: Manifest):
+
+class EpochCommitter:
+    """Owns a training session's run state: the manifest object and the commit of each epoch.
+
+    It also knows where the run lives: the run directory's (device, inode) when the session began,
+    and the lock file it holds. Every write checks both first, so a run folder deleted or renamed
+    while training is never silently re-created (atomic writes make missing parent folders).
+    """
+
+    def __init__(self, run: RunDir, cfg: Config, manifest: Manifest, lock_id: tuple[int, int] | None = None):
         self.run, self.cfg, self.manifest = run, cfg, manifest
+        self.lock_id = lock_id
+        self.home = _identity(run.root)
+        self.moved: str | None = None
+
+    def check_home(self) -> None:
+        """RunMoved (one line) unless the run directory is still the one this session started in."""
+        from mnist_cnn.runs import lock
+
+        problem = self.moved
+        if problem is None:
+            if _identity(self.run.root) != self.home:
+                problem = "was deleted, moved or replaced"
+            elif not self.run.config.is_file() or self.run.config.is_symlink():
+                problem = "lost its config.yaml"
+            elif self.run.checkpoints.is_symlink() or self.run.plots.is_symlink():
+                problem = "had checkpoints/ or plots/ replaced by a link"
+            elif self.lock_id is not None and lock.identity(self.run.root) != self.lock_id:
+                problem = "lost the lock file this session holds"
+        if problem:
+            self.moved = problem
+            raise RunMoved(
+                f"{self.run.root}: the run directory {problem} while training; stopped after epoch "
+                f"{self.manifest.epochs_completed} without writing anything more (the run is not complete)"
+            )
 
     def save_manifest(self) -> None:
         """Write the manifest as it is now (status changes outside an epoch commit)."""
+        self.check_home()
         manifests.write(self.run, self.manifest)
 
     def commit(self, rows: list[dict], model, elapsed: Callable[[], float]) -> None:
         """Commit the epoch that ends `rows` (steps 1-4 above); CommitError if a write fails."""
         from mnist_cnn import atomic
 
+        self.check_home()
         epoch = rows[-1]["epoch"]
         name = checkpoint_file_name(epoch)
         committed = self._snapshot()
@@ -132,7 +177,11 @@ class EpochCommitter:
             record = recorded.get(role)
             if record is None:
                 continue
-            path = record.path(self.run, role)
+            try:
+                path = record.path(self.run, role)
+            except RunError as exc:
+                problems.append(str(exc))
+                continue
             try:
                 # compile=True restores the optimizer's state along with the weights.
                 model = load(ModelSource(path, expected_sha256=record.sha256), compile=True)

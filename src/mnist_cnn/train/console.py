@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mnist_cnn import atomic
+from mnist_cnn import atomic, safe_read
 from mnist_cnn.runs.rundir import RunDir
 
 
@@ -23,8 +23,15 @@ class Console:
     def attach(self, run: RunDir) -> None:
         """Start mirroring into run/train.log, keeping what an earlier session wrote there."""
         self.run = run
-        if run.log.exists():
-            self.lines = run.log.read_text(encoding="utf-8", errors="replace").splitlines() + self.lines
+        try:
+            data = safe_read.read_bytes(run.log, safe_read.LOG_LIMIT, "train log", follow_links=False)
+        except FileNotFoundError:
+            data = b""
+        except (OSError, safe_read.FileRefused) as exc:  # not worth stopping a run for: start the log afresh
+            self.echo(f"Warning: {exc}; train.log starts afresh")
+            data = b""
+        if data:
+            self.lines = data.decode("utf-8", errors="replace").splitlines() + self.lines
         self._flush()
 
     def __call__(self, message: str) -> None:
@@ -34,6 +41,9 @@ class Console:
 
     def _flush(self) -> None:
         if self.run is None:
+            return
+        if not self.run.root.is_dir():  # the run folder went away: never re-create it just for the log
+            self.run = None
             return
         try:
             atomic.write_text(self.run.log, "\n".join(self.lines) + "\n")

@@ -19,7 +19,7 @@ from mnist_cnn.runs.manifest import Manifest
 from mnist_cnn.runs.rundir import RunDir, RunError
 from mnist_cnn.tfquiet import import_tensorflow
 from mnist_cnn.train import training
-from mnist_cnn.train.checkpoints import CommitError, EpochCommitter, weights_sha256
+from mnist_cnn.train.checkpoints import CommitError, EpochCommitter, RunMoved, weights_sha256
 from mnist_cnn.train.console import Console
 from mnist_cnn.train.stop_rules import Diverged
 
@@ -48,7 +48,7 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
     data = prepare(mnist, cfg.data)
     _check_optional_packages(cfg)
     run = rundir.create(cfg.output.runs_dir, cfg.name)
-    with lock.hold(run.root):
+    with lock.hold(run.root) as lock_id:
         manifest = Manifest(
             status="running", name=cfg.name, seed=cfg.seed, command=sys.argv, started_at=manifests.now(),
             reproducibility=facts, environment=environment.collect(),
@@ -57,8 +57,8 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
                   "test": len(data.x_test), "validation_is_test": data.validation_is_test},
         )  # fmt: skip
         manifest.record_config(config.to_dict(cfg))
-        committer = EpochCommitter(run, cfg, manifest)
         atomic.write_text(run.config, config.to_yaml(cfg))
+        committer = EpochCommitter(run, cfg, manifest, lock_id)
         committer.save_manifest()
         log.attach(run)
         log(f"Run directory: {run.root}")
@@ -89,7 +89,8 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
 
     The lock is taken before anything is read, so a second trainer is refused having touched nothing.
     """
-    with lock.hold(run.root):
+    with lock.hold(run.root) as lock_id:
+        rundir.check_own_folders(run)
         manifest = manifests.read(run)
         original = _recorded_config(run, manifest)
         cfg = config.load(run.config, overrides)
@@ -111,8 +112,9 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
         if facts != manifest.reproducibility:
             log(f"Warning: settings differ from the original session: {facts} vs {manifest.reproducibility}")
         data = prepare(mnist_loader(cfg), cfg.data)
-        committer = EpochCommitter(run, cfg, manifest)
+        committer = EpochCommitter(run, cfg, manifest, lock_id)
         model, epoch = _restore(committer, cfg, len(data.x_train), log)
+        _check_architecture(committer, model, cfg)
         committer.roll_back_to(epoch)
         rows = rundir.read_history(run)[:epoch]
         if len(rows) != epoch:
@@ -153,6 +155,28 @@ def _restore(committer: EpochCommitter, cfg: Config, num_examples: int, log: Con
     model = build_model(cfg.model, cfg.seed)
     training.compile_model(model, cfg, num_examples)
     return model, 0
+
+
+def _architecture(model) -> list[tuple[str, tuple]]:
+    """Layer kinds and weight shapes: what a checkpoint of another network cannot share."""
+    return [(type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights)) for layer in model.layers]
+
+
+def _check_architecture(committer: EpochCommitter, restored, cfg: Config) -> None:
+    """Refuse (exit 2) a checkpoint whose network is not the one the run's config builds."""
+    from mnist_cnn.models import build_model
+
+    expected = build_model(cfg.model, cfg.seed)
+    if _architecture(restored) == _architecture(expected):
+        return
+    record = committer.manifest.checkpoints.get("last")
+    where = record.path(committer.run, "last") if record else committer.run.checkpoints
+    raise RunError(
+        f"{where}: the checkpoint holds a network of {restored.count_params():,} parameters, but the run's config "
+        f"(model.name: {cfg.model.name}) builds one of {expected.count_params():,} with other layers; "
+        "refusing to resume one network under another's name",
+        exit_code=2,
+    )
 
 
 def _check_resume_config(original: Config, cfg: Config) -> None:
@@ -203,6 +227,8 @@ def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: l
                           stopped_early={"stopped": bool(session.stop_reason), "epoch": session.rows[-1]["epoch"],
                                          "reason": session.stop_reason})  # fmt: skip
             committer.save_manifest()
+    except RunMoved:
+        raise  # nothing may be written: the run's folder is no longer where this session put it
     except interrupts.Interrupted as exc:
         _record_end(committer, log, "interrupted", interrupted_at=manifests.now(), signal=str(exc))
         log(f"Interrupted by {exc} after epoch {manifest.epochs_completed}; nothing of the partial epoch was kept.")
@@ -237,6 +263,8 @@ def _record_end(committer: EpochCommitter, log: Console, status: str, **facts) -
     committer.manifest.mark(status, **facts)
     try:
         committer.save_manifest()
+    except RunMoved as exc:
+        log(f"Warning: could not record status '{status}': {exc}")
     except OSError as exc:
         log(f"Warning: could not record status '{status}' in manifest.json ({exc.strerror or exc})")
 
@@ -245,6 +273,7 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> t
     """Score the chosen checkpoint's weights, write metrics.json and the plots; return the metrics and
     what was scored (model, checkpoint, test arrays, probabilities) for the end-of-training export."""
     run, manifest = committer.run, committer.manifest
+    committer.check_home()  # before scoring writes metrics and plots into it
     which = cfg.train.checkpoint.use_for_test
     if which not in manifest.checkpoints:  # no epoch had the monitored metric: use the last
         which = "last"

@@ -8,6 +8,7 @@ trials. Several such loops (other shells, machines, Slurm tasks) may share one s
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnist_cnn import interrupts
+from mnist_cnn import atomic, interrupts
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.sweep.execute import child_env, last_line, threads_per_worker
 from mnist_cnn.tune import study as studies
@@ -54,7 +55,7 @@ def _launch(tune_dir: Path, threads: int | None, serial: int) -> tuple[subproces
     folder = Path(tune_dir) / LOGS_DIR
     folder.mkdir(exist_ok=True)
     path = folder / f"{socket.gethostname()}-{int(time.time())}-{serial:04d}.log"
-    handle = open(path, "ab")  # noqa: SIM115 - closed when the process ends
+    handle = atomic.open_append(path)  # never through a link; closed when the process ends
     proc = subprocess.Popen(
         trial_command(tune_dir, threads), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=child_env(), start_new_session=True,  # our signal handling passes Ctrl-C on once (see sweep)
@@ -64,10 +65,17 @@ def _launch(tune_dir: Path, threads: int | None, serial: int) -> tuple[subproces
 
 def _result(path: Path) -> dict:
     """The child's result line, or {} if it printed none (it crashed)."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+    from mnist_cnn import safe_read
+
+    try:  # the result line is the last thing a trial prints: the end of its log is enough
+        fd = safe_read.open_regular(path, None, "trial log", follow_links=False)
+    except (OSError, safe_read.FileRefused):
         return {}
+    try:
+        size = os.fstat(fd).st_size
+        lines = os.pread(fd, 1 << 20, max(0, size - (1 << 20))).decode("utf-8", errors="replace").splitlines()
+    finally:
+        os.close(fd)
     for line in reversed(lines):
         if line.startswith(RESULT_PREFIX):
             try:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mnist_cnn import atomic, config
+from mnist_cnn import atomic, config, safe_read
 from mnist_cnn.config import ConfigError
 from mnist_cnn.tune import space as spaces
 
@@ -123,7 +123,10 @@ def write(tune_dir: Path, plan: TunePlan, base_yaml: str) -> bool:
     tune_dir = Path(tune_dir)
     if (tune_dir / PLAN_FILE).exists():
         existing = read(tune_dir)
-        same_base = (tune_dir / BASE_CONFIG_FILE).read_text(encoding="utf-8") == base_yaml
+        try:  # the tool's own state: bounded, never through a link
+            same_base = _own_text(tune_dir / BASE_CONFIG_FILE) == base_yaml
+        except (OSError, safe_read.FileRefused):
+            same_base = False
         if _comparable(existing) != _comparable(plan) or not same_base:
             raise ConfigError(f"{tune_dir}: holds a different tune; choose another --tune-dir or reuse its command")
         if (existing.trials, existing.final_seeds) != (plan.trials, plan.final_seeds):
@@ -131,7 +134,8 @@ def write(tune_dir: Path, plan: TunePlan, base_yaml: str) -> bool:
         return False
     (tune_dir / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
     atomic.write_text(tune_dir / BASE_CONFIG_FILE, base_yaml)
-    atomic.write_text(tune_dir / SPACE_FILE, Path(plan.space_source).read_text(encoding="utf-8"))
+    space_text = safe_read.read_text(plan.space_source, safe_read.CONFIG_LIMIT, "space file")
+    atomic.write_text(tune_dir / SPACE_FILE, space_text)
     with ask_lock(tune_dir):
         open_study(tune_dir, plan)  # the database's tables and the study exist before any worker can join
     atomic.write_json(tune_dir / PLAN_FILE, plan.to_json())  # last: a plan file means the folder is complete
@@ -142,13 +146,15 @@ def read(tune_dir: str | Path) -> TunePlan:
     """The plan stored in `tune_dir`; ConfigError (exit 2) if it is not a tune directory."""
     path = Path(tune_dir) / PLAN_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = safe_read.loads_strict(_own_text(path))
         data.pop("version")
         data["params"] = spaces.from_json(data["params"])
         data["sets"] = tuple(data["sets"])
         return TunePlan(**data)
     except FileNotFoundError:
         raise ConfigError(f"{tune_dir}: not a tune directory (no {PLAN_FILE})") from None
+    except safe_read.FileRefused as exc:
+        raise ConfigError(str(exc)) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: unreadable tune plan ({exc})") from None
 
@@ -264,10 +270,16 @@ def trial_slot(tune_dir: Path, number: int) -> Path:
     return Path(tune_dir) / TRIALS_DIR / f"{number:04d}"
 
 
+def _own_text(path: Path) -> str:
+    """A file of the tune directory's own state: regular, bounded, not a link."""
+    return safe_read.read_text(path, safe_read.PLAN_LIMIT, "tune state file", follow_links=False)
+
+
 @contextlib.contextmanager
 def ask_lock(tune_dir: Path) -> Iterator[None]:
     """Serialise count-then-ask between workers sharing the directory, so --trials is not overshot."""
-    fd = os.open(Path(tune_dir) / ASK_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    # Never through a link (O_CREAT would make the link's target elsewhere); O_CLOEXEC: not inherited by trials.
+    fd = os.open(Path(tune_dir) / ASK_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # held for a database round trip or two
         yield
