@@ -134,21 +134,22 @@ def timing(images: int, seed: int) -> dict:
             for kind in ("plain", "ruled", "squared", "shadow", "framed")}  # fmt: skip
     sets["samples/"] = [decode_gray(Image.open(p))[0] for p in sorted(SAMPLES.iterdir())]
     first_look = page.needs_cleaning
+    variants = (("before", False, first_look), ("now", True, first_look), ("full", True, lambda gray: True))
     out = {}
     for name, grays in sets.items():
-        row = {}
-        for label, clean, look in (("before", False, first_look), ("now", True, first_look), ("full", True, None)):
-            page.needs_cleaning = look or (lambda gray: True)  # "full": as if every page needed cleaning
-            times = []
-            for g in grays * (1 if len(grays) > 20 else 10):
+        times: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+        # Interleaved image by image: the shared machine's load drifts, and so affects all three alike.
+        for g in grays * (1 if len(grays) > 20 else 10):
+            for label, clean, look in variants:
+                page.needs_cleaning = look  # "full": as if every page needed cleaning
                 started = time.perf_counter()
                 try:
                     preprocess_array(g, clean_page=clean)
                 except ImageError:
                     pass
-                times.append(time.perf_counter() - started)
-            row[label] = round(statistics.median(times) * 1000, 2)
+                times[label].append(time.perf_counter() - started)
         page.needs_cleaning = first_look
+        row = {label: round(statistics.median(t) * 1000, 2) for label, t in times.items()}
         out[name] = row
         print(f"{name}: median ms before {row['before']}, now {row['now']}, full analysis {row['full']}", flush=True)
     return out
