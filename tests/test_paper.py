@@ -271,3 +271,11 @@ def test_a_faint_thin_tilted_grid_is_found_and_removed() -> None:
     result, reference = preprocess_array(faint_tilted_grid()), preprocess_array(faint_tilted_grid(False))
     assert any("grid lines removed" in n for n in result.notes), result.notes
     assert corr(result.image, reference.image) > 0.95
+
+
+def test_a_thin_grey_tilted_box_is_found() -> None:
+    """Sheet 15: a 1-2 px grey box turned a few degrees; its sides are verified averaged along them."""
+    plain, framed = paper_photos.pair(digit("seven"), "framed", 15)
+    result, reference = preprocess_image(framed), preprocess_image(plain)
+    assert any("frame around the digit removed" in n for n in result.notes), result.notes
+    assert corr(result.image, reference.image) > 0.9

@@ -85,6 +85,8 @@ def _side(
     ink: np.ndarray, a: np.ndarray, b: np.ndarray, widest: int, threshold: float
 ) -> tuple[page.Line, tuple[slice, slice]] | None:
     """One side from corner a to corner b, verified and refitted in a crop as long as the side."""
+    import cv2
+
     (xa, ya), (xb, yb) = (float(v) for v in a), (float(v) for v in b)
     horizontal = abs(xb - xa) >= abs(yb - ya)
     # Running coordinate along the side, position across it.
@@ -101,7 +103,9 @@ def _side(
     slope = (pb - pa) / max(rb - ra, 1e-6)
     intercept = pa + slope * (r0 - ra) - p0  # position at the crop's first running coordinate
     window = (slice(p0, p1), slice(r0, r1)) if horizontal else (slice(r0, r1), slice(p0, p1))
-    crop = ink[window]
+    # Averaged along the side (as the line search does): a thin faint side that steps from row to
+    # row keeps its contrast while grain and JPEG noise average away.
+    crop = cv2.blur(ink[window], (page.SMOOTH, 1) if horizontal else (1, page.SMOOTH))
     line = page._verify(crop, threshold, horizontal, slope, intercept, widest=widest)
     return None if line is None else (line, window)
 
