@@ -5,7 +5,7 @@ and directions alternate by image index, no random draws), and the model scores 
 distortions are made with SciPy and Pillow, independently of the training augmentation code, so
 a model is not graded by the same arithmetic it was trained on. Inverted contrast goes through
 `predict`'s preprocessing (which detects the light background), as a photo of dark ink would.
-A paper section photographs the first digits on ruled, squared, margin, shadowed and unevenly lit
+A paper section photographs the first digits on ruled, squared, margin, shadowed, unevenly lit and boxed
 pages (mnist_cnn.paper_photos) and reads them through the same preprocessing.
 """
 
