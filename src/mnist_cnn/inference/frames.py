@@ -1,20 +1,20 @@
 """A box or frame drawn around the digit (a form's answer box, a hand-drawn rectangle): found and removed.
 
-Printed lines across the page are found by `page.find_lines`; a frame's sides are too short for it.
+Printed lines across the page are found by `printed_lines.find_lines`; a frame's sides are too short for it.
 A frame is an ink component whose convex hull is (nearly) its minimum-area rectangle, whose four
 sides are thin straight lines covering most of their length (a nearly closed outline is enough), and
 which encloses other ink (an empty square outline is writing: a 0 drawn square). Each side is then
 removed like a printed line, in a crop as long as the side: its own darkness profile is divided out,
 so a stroke touching or crossing it keeps its ink.
 
-OpenCV finds the components, hulls and rectangles; the side bookkeeping reuses `page`'s line code.
+OpenCV finds the components, hulls and rectangles; the side bookkeeping reuses `printed_lines`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mnist_cnn.inference import page
+from mnist_cnn.inference import printed_lines
 
 MIN_SIDE = 0.15  # of the page's shorter side: smaller rectangles are writing, not a frame
 RECTANGULAR = 0.9  # the outline's hull fills at least this share of its minimum-area rectangle
@@ -47,10 +47,10 @@ def remove_frames(ink: np.ndarray, level: float, threshold: float) -> tuple[np.n
         if sides is None:
             continue
         for side, (rows, cols) in sides:
-            page._divide_out(out[rows, cols], side)
+            printed_lines._divide_out(out[rows, cols], side)
         for side, (rows, cols) in sides:
-            page._bridge(out[rows, cols], ink[rows, cols], side)
-            bands[rows, cols] |= page.band_mask(out[rows, cols].shape, [side])
+            printed_lines._bridge(out[rows, cols], ink[rows, cols], side)
+            bands[rows, cols] |= printed_lines.band_mask(out[rows, cols].shape, [side])
         found += 1
     inner = (slice(margin, -margin), slice(margin, -margin))
     return out[inner], bands[inner], found
@@ -58,7 +58,7 @@ def remove_frames(ink: np.ndarray, level: float, threshold: float) -> tuple[np.n
 
 def _frame_sides(
     ink: np.ndarray, component: np.ndarray, left: int, top: int, threshold: float
-) -> list[tuple[page.Line, tuple[slice, slice]]] | None:
+) -> list[tuple[printed_lines.Line, tuple[slice, slice]]] | None:
     """The four sides of the frame this component is (each a Line in its crop), or None if it is no frame."""
     import cv2
 
@@ -83,7 +83,7 @@ def _frame_sides(
 
 def _side(
     ink: np.ndarray, a: np.ndarray, b: np.ndarray, widest: int, threshold: float
-) -> tuple[page.Line, tuple[slice, slice]] | None:
+) -> tuple[printed_lines.Line, tuple[slice, slice]] | None:
     """One side from corner a to corner b, verified and refitted in a crop as long as the side."""
     import cv2
 
@@ -105,8 +105,8 @@ def _side(
     window = (slice(p0, p1), slice(r0, r1)) if horizontal else (slice(r0, r1), slice(p0, p1))
     # Averaged along the side (as the line search does): a thin faint side that steps from row to
     # row keeps its contrast while grain and JPEG noise average away.
-    crop = cv2.blur(ink[window], (page.SMOOTH, 1) if horizontal else (1, page.SMOOTH))
-    line = page._verify(crop, threshold, horizontal, slope, intercept, widest=widest)
+    crop = cv2.blur(ink[window], (printed_lines.SMOOTH, 1) if horizontal else (1, printed_lines.SMOOTH))
+    line = printed_lines._verify(crop, threshold, horizontal, slope, intercept, widest=widest)
     return None if line is None else (line, window)
 
 

@@ -17,8 +17,8 @@ that were fine before go through `imaging` byte-identical. Steps, each reported 
    heaviest one and the pieces close to it (a 5's flag, a broken stroke) are kept, everything else
    (far marks, leftovers of lines or shadows) is erased.
 
-OpenCV (headless) does the morphology, the Hough transform and the components; only the line
-bookkeeping is written here, because no library removes a line while keeping strokes that cross it.
+OpenCV (headless) does the morphology and the components here; the line search and removal live
+in `printed_lines`, a box drawn around the digit in `frames`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cnn.inference.image_decode import ImageError
+from mnist_cnn.inference.printed_lines import MIN_THRESHOLD, band_mask, find_lines, ink_noise, lines_notes, remove_lines
 
 MIN_PAGE_SIDE = 64  # smaller images are a digit alone (MNIST-like, a pad drawing): never cleaned
 ANALYSIS_SIDE = 1024  # pages are cleaned at most at this size: a 20 px digit needs no more
@@ -35,14 +36,6 @@ POLARITY_SIDE = 256  # dark-ink-on-light-paper is decided on a reduction this sm
 QUICK_SIDE = 256  # the first look (does the page need cleaning at all?) is taken on a reduction this small
 LIGHT_KERNEL = 1 / 4  # of the shorter side: the closing removes strokes up to this wide
 UNEVEN = 0.12  # the paper's brightness varies by more than this (p2..p98, relative): light corrected
-MIN_THRESHOLD = 0.06  # ink (relative darkness against the paper) below this is paper grain or JPEG
-LINE_MIN_LEVEL = 0.03  # a long line is found down to this darkness: averaged along it, grain is far weaker
-LINE_COVERAGE = 0.75  # a printed line is ink along at least this share of its chord through the image
-LINE_MAX_WIDTH = 0.02  # of the shorter side (at least 5 px): wider straight strokes are writing
-HOUGH_SIDE = 360  # the Hough transform sees the page at most this large
-MAX_SEGMENTS = 400  # Hough segments examined per orientation (a dense grid gives a few per line)
-SMOOTH = 7  # px: lines are searched on the ink map averaged this far along them
-LINE_WINDOW = 0.25  # of the line's length: the running median that estimates the line's darkness
 NEAR = 0.25  # pieces within this share of the digit's size from it belong to it
 BLOB = 1.5  # a component this many times wider than the digit's strokes is a blob, not a piece of it
 SPECK = 0.0002  # components smaller than this share of the image are specks
@@ -55,17 +48,6 @@ class Page:
 
     gray: np.ndarray
     notes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Line:
-    """A printed line: position as a function of the running coordinate, and its band of offsets."""
-
-    horizontal: bool
-    slope: float
-    intercept: float  # position (row of a horizontal line, column of a vertical one) at coordinate 0
-    low: int  # band of offsets around the fitted position that holds the line's ink
-    high: int
 
 
 def clean(gray: np.ndarray) -> Page | None:
@@ -91,11 +73,11 @@ def clean(gray: np.ndarray) -> Page | None:
     if uneven:
         notes.append("uneven light corrected")
     ink = 1.0 - flat
-    threshold = max(MIN_THRESHOLD, 4.0 * _noise(ink))
+    threshold = max(MIN_THRESHOLD, 4.0 * ink_noise(ink))
     lines = find_lines(ink, threshold)
     if lines:
         ink = remove_lines(ink, lines)
-        notes.extend(_lines_notes(lines))
+        notes.extend(lines_notes(lines))
     printed = band_mask(ink.shape, lines)
     ink, bands, frames = remove_frames(ink, min(_ink_level(ink, threshold), 2 * threshold), threshold)
     if frames:
@@ -131,7 +113,7 @@ def needs_cleaning(gray: np.ndarray) -> bool:
         return True
     ink = 1.0 - flat
     floor = float(np.median(ink[::2, ::2]))  # min-pooling darkens the paper a little: measured, not assumed
-    mask = (ink > floor + max(MIN_THRESHOLD / 2, 5.0 * _noise(ink))).astype(np.uint8)
+    mask = (ink > floor + max(MIN_THRESHOLD / 2, 5.0 * ink_noise(ink))).astype(np.uint8)
     if _marks_apart(mask, gray.shape):
         return True
     short = min(mask.shape)
@@ -265,250 +247,6 @@ def _uneven(paper: np.ndarray, flat: np.ndarray, limit: float = UNEVEN) -> bool:
         return False  # too little clear paper to tell light from writing
     lo, hi = np.percentile(light, (2, 98))
     return (hi - lo) / max(float(hi), 1e-3) > limit
-
-
-def _noise(ink: np.ndarray) -> float:
-    """Robust sigma (MAD) of the ink map: paper grain and JPEG noise; writing is a small minority."""
-    sample = ink[::2, ::2]
-    median = float(np.median(sample))
-    return 1.4826 * float(np.median(np.abs(sample - median)))
-
-
-def find_lines(ink: np.ndarray, threshold: float) -> list[Line]:
-    """Printed lines in an ink map (0 = paper): long, thin, straight, crossing most of the image.
-
-    Each orientation is searched on the ink map smoothed along it (a box SMOOTH px long), which
-    keeps a faint line's contrast while averaging paper grain and JPEG noise away.
-    """
-    import cv2
-
-    lines: list[Line] = []
-    # The Hough transform runs on a reduction (each pixel votes once per angle: the cost) with
-    # OR-pooling, so a thin line survives it; the segments it finds are verified at full size.
-    factor = max(1, int(np.ceil(max(ink.shape) / HOUGH_SIDE)))
-    for horizontal in (True, False):
-        along = cv2.blur(ink, (SMOOTH, 1) if horizontal else (1, SMOOTH))
-        level = max(LINE_MIN_LEVEL, 4.0 * _noise(along))
-        # Thickened across the line first: a thin tilted line steps from row to row, in runs shorter
-        # than the opening below (it would vanish), and splits its Hough votes between neighbouring
-        # distances. Then opened with a line as long as a 15th of the page: only runs along this
-        # orientation stay, so the other orientation's lines (a grid) do not break these into pieces.
-        run = max(15, min(ink.shape) // 15)
-        mask = cv2.dilate((along > level).astype(np.uint8), np.ones((3, 1) if horizontal else (1, 3), np.uint8))
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, run) if horizontal else (run, 1), np.uint8))
-        if factor > 1:
-            reduced = (mask.shape[1] // factor, mask.shape[0] // factor)
-            shrunk = cv2.resize(mask * 255, reduced, interpolation=cv2.INTER_AREA)
-            mask = (shrunk > 0).astype(np.uint8)
-        small = min(mask.shape)
-        segments = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=int(0.3 * small),
-                                   minLineLength=int(0.4 * small), maxLineGap=max(2, small // 50))  # fmt: skip
-        found = np.zeros((0, 4)) if segments is None else segments.reshape(-1, 4).astype(np.float64) * factor
-        for x1, y1, x2, y2 in found[:MAX_SEGMENTS]:
-            run, pos = ((x1, x2), (y1, y2)) if horizontal else ((y1, y2), (x1, x2))
-            if run[0] == run[1]:
-                continue
-            slope = (pos[1] - pos[0]) / (run[1] - run[0])
-            if abs(slope) > 0.36:  # steeper than 20 degrees: the other orientation's (or writing)
-                continue
-            guess = Line(horizontal, slope, pos[0] - slope * run[0], -1, 1)
-            if any(_same(guess, other, ink.shape) for other in lines):
-                continue  # one more piece of a line already found
-            line = _verify(along, level, horizontal, slope, guess.intercept)
-            if line is not None and not any(_same(line, other, ink.shape) for other in lines):
-                lines.append(line)
-    return lines
-
-
-def _positions(line_horizontal: bool, shape: tuple[int, int], slope: float, intercept: float) -> np.ndarray:
-    """The line's (fractional) row, or column, at every column, or row, of the image."""
-    length = shape[1] if line_horizontal else shape[0]
-    return intercept + slope * np.arange(length)
-
-
-def _sample(a: np.ndarray, horizontal: bool, slope: float, intercept: float, offsets: np.ndarray) -> np.ndarray:
-    """`a` along a line at (fractional) offsets across it, linearly interpolated: (len(offsets), length).
-
-    Sampling at the line's exact sub-pixel position makes a straight strip of it, so its profile
-    is the same all along (rounding to whole pixels would make it flicker wherever the line steps).
-    Outside the image: NaN.
-    """
-    t = a if horizontal else a.T
-    where = _positions(True, t.shape, slope, intercept)[None, :] + offsets[:, None]
-    lower = np.floor(where).astype(np.int64)
-    frac = (where - lower).astype(np.float32)
-    coordinate = np.arange(t.shape[1])[None, :]
-    top = t[np.clip(lower, 0, t.shape[0] - 1), coordinate]
-    bottom = t[np.clip(lower + 1, 0, t.shape[0] - 1), coordinate]
-    values = top * (1 - frac) + bottom * frac
-    return np.where((lower >= 0) & (lower + 1 < t.shape[0]), values, np.nan)
-
-
-def _verify(
-    ink: np.ndarray, threshold: float, horizontal: bool, slope: float, intercept: float, widest: int | None = None
-) -> Line | None:
-    """The line if ink runs along most of its chord in a thin band (at most `widest` px); refits it first."""
-    if widest is None:
-        widest = max(5, int(LINE_MAX_WIDTH * min(ink.shape)))
-    reach = widest + 2
-    offsets = np.arange(-reach, reach + 1, dtype=np.float64)
-    # The Hough angle is coarse (a degree drifts 9 px over a 500 px line): the first refit looks
-    # across the whole reach, the later ones only near the refined line (a crossing stroke nearby
-    # would pull a wide one), each refit ignoring the positions pulled off the line.
-    for window in (reach, 3, 3):
-        near = np.abs(offsets) <= window
-        # Centre on the median profile's peak (a digit crossing the line does not move a median),
-        # then refit the slope on the brightest offsets near that centre, where ink is strong.
-        samples = np.nan_to_num(_sample(ink, horizontal, slope, intercept, offsets), nan=0.0)
-        intercept += offsets[np.median(samples, axis=1).argmax()]
-        samples = np.nan_to_num(_sample(ink, horizontal, slope, intercept, offsets[near]), nan=0.0)
-        strong = samples.max(axis=0) > threshold
-        if strong.mean() < LINE_COVERAGE:
-            return None
-        coordinate = np.flatnonzero(strong)
-        centres = intercept + slope * coordinate + offsets[near][samples[:, strong].argmax(axis=0)]
-        slope, intercept = np.polyfit(coordinate, centres, 1)
-        # Refit without the positions a crossing stroke pulled off the line.
-        inliers = np.abs(centres - (intercept + slope * coordinate)) <= max(1.5, window / 2)
-        if inliers.sum() >= 2:
-            slope, intercept = np.polyfit(coordinate[inliers], centres[inliers], 1)
-        if abs(slope) > 0.36:
-            return None
-    samples = _sample(ink, horizontal, slope, intercept, offsets)
-    inside = ~np.isnan(samples).any(axis=0)
-    if inside.mean() < LINE_COVERAGE:
-        return None
-    samples = samples[:, inside]
-    covered = (samples[reach - 1 : reach + 2].max(axis=0) > threshold).mean()
-    profile = np.median(samples, axis=1)
-    band = np.flatnonzero(profile > max(threshold / 2, profile.max() / 4))
-    if covered < LINE_COVERAGE or band.size == 0 or profile.max() <= threshold:
-        return None
-    low, high = int(offsets[band[0]]) - 1, int(offsets[band[-1]]) + 1
-    if high - low - 1 > widest:
-        return None  # a wide straight stroke (a 1 or a 7's bar in a tight crop), not printing
-    return Line(bool(horizontal), float(slope), float(intercept), low, high)
-
-
-def _same(a: Line, b: Line, shape: tuple[int, int]) -> bool:
-    """True if two lines are one (same orientation, centres within a band of each other mid-image)."""
-    if a.horizontal != b.horizontal:
-        return False
-    middle = (shape[1] if a.horizontal else shape[0]) / 2
-    gap = abs((a.intercept + a.slope * middle) - (b.intercept + b.slope * middle))
-    return gap <= max(a.high - a.low, b.high - b.low) + 1
-
-
-def remove_lines(ink: np.ndarray, lines: list[Line]) -> np.ndarray:
-    """The ink map with every line divided out by its darkness profile; crossing strokes bridged."""
-    out = ink.copy()
-    for line in lines:
-        _divide_out(out, line)
-    for line in lines:  # bridges, once every line is gone (a grid's crossings are not strokes)
-        _bridge(out, ink, line)
-    return out
-
-
-def _divide_out(ink: np.ndarray, line: Line) -> None:
-    """Divide the line's own transmission out of the pixels it covers (in place).
-
-    Paper × line × ink: dividing by the line's intensity (a running median along it, at each
-    sub-pixel offset) leaves paper where there was only the line and the ink where a stroke
-    crosses it, as long as the ink is darker than the line.
-    """
-    offsets = np.arange(line.low, line.high + 1, dtype=np.float64)
-    light = 1.0 - np.nan_to_num(_sample(ink, line.horizontal, line.slope, line.intercept, offsets), nan=0.0)
-    own = np.vstack([np.ones((1, light.shape[1])), _running_median(light), np.ones((1, light.shape[1]))])
-    grid = np.concatenate([[line.low - 1], offsets, [line.high + 1]])
-    view = ink if line.horizontal else ink.T
-    centre = _positions(True, view.shape, line.slope, line.intercept)
-    coordinate = np.arange(view.shape[1])
-    for k in range(line.low - 1, line.high + 2):
-        rows = np.floor(centre).astype(np.int64) + k
-        offset = rows - centre  # where this pixel lies across the line
-        valid = (rows >= 0) & (rows < view.shape[0]) & (offset > grid[0]) & (offset < grid[-1])
-        if not valid.any():
-            continue
-        r, c, o = rows[valid], coordinate[valid], offset[valid]
-        step = np.clip(np.searchsorted(grid, o) - 1, 0, len(grid) - 2)
-        frac = (o - grid[step]) / (grid[step + 1] - grid[step])
-        transmission = own[step, c] * (1 - frac) + own[step + 1, c] * frac
-        light_here = 1.0 - view[r, c]
-        view[r, c] = 1.0 - np.clip(light_here / np.maximum(transmission, 0.05), 0.0, 1.0)
-
-
-def _running_median(light: np.ndarray) -> np.ndarray:
-    """The line's own intensity at each offset and position: a median along it, over blocks.
-
-    A block median over a window a quarter of the line long ignores a stroke crossing the line (a
-    short run), follows the line's drift in brightness, and costs a few small medians.
-    """
-    length = light.shape[1]
-    block = max(8, int(length * LINE_WINDOW / 8))
-    count = -(-length // block)
-    padded = np.pad(light, ((0, 0), (0, count * block - length)), mode="edge")
-    medians = np.median(padded.reshape(light.shape[0], count, block), axis=2)
-    # A block darker than the line's typical level nearby holds a stroke along the line: use the
-    # neighbourhood's level there (the brighter of the two).
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(medians, ((0, 0), (4, 4)), mode="edge"), 9, axis=1)
-    wide = np.median(windows, axis=2)
-    wide = np.maximum(wide, medians)
-    centres = (np.arange(count) + 0.5) * block
-    coordinate = np.arange(length)
-    return np.stack([np.interp(coordinate, centres, row) for row in wide])
-
-
-def _bridge(out: np.ndarray, original: np.ndarray, line: Line) -> None:
-    """Restore ink across a line where a stroke continues on both sides (the division cut it)."""
-    width = line.high - line.low + 1
-    reach = width + 1  # a slanted stroke leaves the band this far along the line from where it entered
-    above = np.arange(line.low - 2, line.low, dtype=np.float64)
-    below = np.arange(line.high + 1, line.high + 3, dtype=np.float64)
-    side_a = np.nan_to_num(_sample(out, line.horizontal, line.slope, line.intercept, above), nan=0.0)
-    side_b = np.nan_to_num(_sample(out, line.horizontal, line.slope, line.intercept, below), nan=0.0)
-    bridge = np.minimum(_spread(side_a.max(axis=0), reach), _spread(side_b.max(axis=0), reach))
-    if not (bridge > MIN_THRESHOLD).any():
-        return
-    view, was = (out, original) if line.horizontal else (out.T, original.T)
-    centre = _positions(True, view.shape, line.slope, line.intercept)
-    coordinate = np.arange(view.shape[1])
-    for k in range(line.low, line.high + 1):
-        rows = np.round(centre).astype(np.int64) + k
-        valid = (rows >= 0) & (rows < view.shape[0]) & (bridge > MIN_THRESHOLD)
-        r, c = rows[valid], coordinate[valid]
-        view[r, c] = np.maximum(view[r, c], np.minimum(was[r, c], bridge[valid]))
-
-
-def band_mask(shape: tuple[int, int], lines: list[Line]) -> np.ndarray:
-    """True on the pixels each line covered (its band and a pixel either side)."""
-    mask = np.zeros(shape, dtype=bool)
-    for line in lines:
-        view = mask if line.horizontal else mask.T
-        centre = np.round(_positions(True, view.shape, line.slope, line.intercept)).astype(np.int64)
-        coordinate = np.arange(view.shape[1])
-        for k in range(line.low - 1, line.high + 2):
-            rows = centre + k
-            valid = (rows >= 0) & (rows < view.shape[0])
-            view[rows[valid], coordinate[valid]] = True
-    return mask
-
-
-def _spread(values: np.ndarray, reach: int) -> np.ndarray:
-    """Running maximum over ±reach positions."""
-    from scipy import ndimage
-
-    return ndimage.maximum_filter1d(values, 2 * reach + 1, mode="constant")
-
-
-def _lines_notes(lines: list[Line]) -> list[str]:
-    across = sum(line.horizontal for line in lines)
-    down = len(lines) - across
-    if across >= 2 and down >= 2:
-        return [f"grid lines removed ({across} across, {down} down)"]
-    notes = [f"ruled lines removed ({across})"] if across else []
-    if down:
-        notes.append("margin line removed" if down == 1 else f"vertical lines removed ({down})")
-    return notes
 
 
 def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarray) -> tuple[np.ndarray, int]:
