@@ -42,6 +42,15 @@ def emit_json(payload) -> None:
     click.echo(json.dumps(payload, indent=2, allow_nan=False))
 
 
+def show_report(report: dict, written: list, as_json: bool, markdown: Callable[[dict], str]) -> None:
+    """A sweep's or tune's report: JSON or Markdown on stdout, the files written on stderr."""
+    if as_json:
+        emit_json(report)
+    else:
+        click.echo(markdown(report))
+        err(f"Written: {', '.join(str(p) for p in written)}")
+
+
 def err(message: str) -> None:
     """One line on stderr."""
     click.echo(message, err=True)

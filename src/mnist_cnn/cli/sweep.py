@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mnist_cnn.cli.common import console, emit_json, err, json_option
+from mnist_cnn.cli.common import console, emit_json, json_option, show_report
 from mnist_cnn.errors import EXIT_RUNTIME, UsageError
 
 
@@ -166,8 +166,4 @@ def sweep_report(sweep_dir, as_json) -> None:
     the_plan = plans.read(sweep_dir)
     report = build_report(Path(sweep_dir), the_plan)
     written = write_report(Path(sweep_dir), report)
-    if as_json:
-        emit_json(report)
-    else:
-        click.echo(format_markdown(report))
-        err(f"Written: {', '.join(str(p) for p in written)}")
+    show_report(report, written, as_json, format_markdown)

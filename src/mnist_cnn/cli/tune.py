@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mnist_cnn.cli.common import StartByDefault, console, emit_json, err, json_option
+from mnist_cnn.cli.common import StartByDefault, console, emit_json, err, json_option, show_report
 
 
 def _workers_option(fn):
@@ -150,8 +150,4 @@ def tune_report(tune_dir, as_json) -> None:
 
     report = build_report(Path(tune_dir))
     written = write_report(Path(tune_dir), report)
-    if as_json:
-        emit_json(report)
-    else:
-        click.echo(format_markdown(report))
-        err(f"Written: {', '.join(str(p) for p in written)}")
+    show_report(report, written, as_json, format_markdown)

@@ -95,18 +95,22 @@ def apply_overrides(raw: dict, overrides: list[str], lines: dict | None = None) 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read, override and validate a YAML config file. Errors name the file."""
+    path = Path(path)
+    return loads(read_yaml_text(path, "config file"), overrides, source=str(path))
+
+
+def read_yaml_text(path: Path, kind: str) -> str:
+    """A YAML file's text, bounded and regular (safe_read); ConfigError (exit 2) naming the file otherwise."""
     from mnist_cnn import safe_read
 
-    path = Path(path)
     try:
-        text = safe_read.read_text(path, safe_read.CONFIG_LIMIT, "config file")
+        return safe_read.read_text(path, safe_read.CONFIG_LIMIT, kind)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such {kind}") from None
     except safe_read.FileRefused as exc:
         raise ConfigError(str(exc)) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from None
-    return loads(text, overrides, source=str(path))
+        raise ConfigError(f"{path}: cannot read {kind} ({exc.strerror or exc})") from None
 
 
 def loads(text: str, overrides: list[str] | None = None, source: str = "<config>") -> Config:

@@ -102,16 +102,7 @@ def _param(key: str, spec: Any, source: str) -> Param:
 def load(path: str | Path) -> tuple[Param, ...]:
     """Read a space file; ConfigError (exit 2) naming the file and key for anything malformed."""
     path = Path(path)
-    from mnist_cnn import safe_read
-
-    try:
-        text = safe_read.read_text(path, safe_read.CONFIG_LIMIT, "space file")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such space file") from None
-    except safe_read.FileRefused as exc:
-        raise ConfigError(str(exc)) from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read space file ({exc.strerror or exc})") from None
+    text = config.read_yaml_text(path, "space file")
     try:
         raw, _lines = parse_yaml(text)
     except ConfigError as exc:
