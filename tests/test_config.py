@@ -108,7 +108,7 @@ def _repo(relative: str):
 
 
 def test_resume_accepts_only_more_epochs_and_new_locations():
-    from mnist_cnn.train.runner import _check_resume_config
+    from mnist_cnn.train.resume_checks import check_resume_config as _check_resume_config
 
     original = config.loads("train: {epochs: 3}")
     _check_resume_config(original, config.loads("train: {epochs: 5}"))

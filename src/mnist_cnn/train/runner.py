@@ -18,7 +18,7 @@ from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs.manifest import Manifest
 from mnist_cnn.runs.rundir import RunDir, RunError
 from mnist_cnn.tfquiet import import_tensorflow
-from mnist_cnn.train import training
+from mnist_cnn.train import resume_checks, training
 from mnist_cnn.train.checkpoints import CommitError, EpochCommitter, RunMoved, weights_sha256
 from mnist_cnn.train.console import Console
 from mnist_cnn.train.stop_rules import Diverged
@@ -94,7 +94,7 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
         manifest = manifests.read(run)
         original = _recorded_config(run, manifest)
         cfg = config.load(run.config, overrides)
-        _check_resume_config(original, cfg)
+        resume_checks.check_resume_config(original, cfg)
         done = manifest.epochs_completed
         if cfg.train.epochs < done:
             raise ConfigError(
@@ -114,7 +114,7 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
         data = prepare(mnist_loader(cfg), cfg.data)
         committer = EpochCommitter(run, cfg, manifest, lock_id)
         model, epoch = _restore(committer, cfg, len(data.x_train), log)
-        _check_architecture(committer, model, cfg)
+        resume_checks.check_architecture(committer, model, cfg)
         committer.roll_back_to(epoch)
         rows = rundir.read_history(run)[:epoch]
         if len(rows) != epoch:
@@ -135,7 +135,7 @@ def _recorded_config(run: RunDir, manifest: Manifest) -> Config:
     """The run's config.yaml, refused if it no longer says what the manifest recorded when the run was set up."""
     current = config.load(run.config)
     if manifest.config is not None and config.to_dict(current) != manifest.config:
-        changed = ", ".join(_diff_keys(manifest.config, config.to_dict(current))) or "its content"
+        changed = ", ".join(resume_checks.diff_keys(manifest.config, config.to_dict(current))) or "its content"
         raise ConfigError(
             f"{run.config}: edited after the run started ({changed} differ from the config recorded in "
             "manifest.json); restore it, or start a new run with the new settings "
@@ -155,58 +155,6 @@ def _restore(committer: EpochCommitter, cfg: Config, num_examples: int, log: Con
     model = build_model(cfg.model, cfg.seed)
     training.compile_model(model, cfg, num_examples)
     return model, 0
-
-
-def _architecture(model) -> list[tuple[str, tuple]]:
-    """Layer kinds and weight shapes: what a checkpoint of another network cannot share."""
-    return [(type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights)) for layer in model.layers]
-
-
-def _check_architecture(committer: EpochCommitter, restored, cfg: Config) -> None:
-    """Refuse (exit 2) a checkpoint whose network is not the one the run's config builds."""
-    from mnist_cnn.models import build_model
-
-    expected = build_model(cfg.model, cfg.seed)
-    if _architecture(restored) == _architecture(expected):
-        return
-    record = committer.manifest.checkpoints.get("last")
-    where = record.path(committer.run, "last") if record else committer.run.checkpoints
-    raise RunError(
-        f"{where}: the checkpoint holds a network of {restored.count_params():,} parameters, but the run's config "
-        f"(model.name: {cfg.model.name}) builds one of {expected.count_params():,} with other layers; "
-        "refusing to resume one network under another's name",
-        exit_code=2,
-    )
-
-
-def _check_resume_config(original: Config, cfg: Config) -> None:
-    """Only train.epochs may change on resume (and not with a schedule tied to the epoch count).
-
-    Where the data and runs live may differ too (another machine, a moved cache): the data is
-    verified by checksum either way, and output paths do not change what is learned.
-    """
-    a, b = config.to_dict(original), config.to_dict(cfg)
-    for d in (a, b):
-        d["train"].pop("epochs"), d["data"].pop("path"), d.pop("output")
-    if a != b:
-        changed = sorted(_diff_keys(a, b))
-        raise ConfigError(
-            f"resume: only train.epochs may change, but {', '.join(changed)} differ from the run's config.yaml; "
-            "start a new run to train with other settings"
-        )
-    if cfg.train.epochs != original.train.epochs and cfg.train.optimizer.schedule != "constant":
-        raise ConfigError("train.epochs: cannot extend a run whose learning-rate schedule depends on the epoch count")
-
-
-def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        path = f"{prefix}{key}"
-        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
-            keys += _diff_keys(a[key], b[key], path + ".")
-        elif a.get(key) != b.get(key):
-            keys.append(path)
-    return keys
 
 
 def _fit_and_finish(model, cfg: Config, data, committer: EpochCommitter, rows: list[dict], log: Console) -> Outcome:
