@@ -1,12 +1,25 @@
 // The draw-a-digit page: pointer drawing on a canvas, predictions from /v1/predict, no dependencies.
+// "Number" widens the pad and asks for mode "number": the string, each digit's box and probabilities.
 "use strict";
 
 const DEBOUNCE_MS = 200; // while drawing: ask again once the pen pauses this long
-const STROKE = 1 / 12; // of the pad's side: a 20 px MNIST box then holds 2–3 px strokes, as MNIST's do
+const STROKE = 1 / 12; // of the pad's height: a 20 px MNIST box then holds 2–3 px strokes, as MNIST's do
+const SIDE = 280; // the pad's height (and its width for one digit)
+const WIDE = 3; // number mode: the pad is this many heights wide (four digits at a natural size)
+const ACCENT = "#2f6fde";
+const DOUBT = "#c2410c"; // the least sure digit of an uncertain reading
+const HINTS = {
+  digit: ["Draw a digit", "Draw with the mouse, a finger or a pen, or drop a photo of a digit here.",
+    "Drawing area: draw one digit with the mouse, a finger or a pen"],
+  number: ["Write a number", "Write a number left to right (up to 12 digits), or drop a photo of one here.",
+    "Drawing area: write a number left to right with the mouse, a finger or a pen"],
+};
 
 const $ = (id) => document.getElementById(id);
 const pad = $("pad");
 const ctx = pad.getContext("2d");
+const boxes = $("boxes");
+const numberMode = $("number-mode");
 const result = $("result");
 let drawing = false;
 let hasInk = false;
@@ -30,7 +43,7 @@ function point(event) {
 
 function stroke(from, to) {
   ctx.strokeStyle = "#fff";
-  ctx.lineWidth = pad.width * STROKE;
+  ctx.lineWidth = pad.height * STROKE;
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   ctx.beginPath();
@@ -73,7 +86,7 @@ pad.addEventListener("pointercancel", endStroke);
 
 function predictPad() {
   if (!hasInk) return;
-  const body = { images: [{ data_url: pad.toDataURL("image/png"), name: "canvas" }], include_image: true };
+  const body = { images: [{ data_url: pad.toDataURL("image/png"), name: "canvas" }], include_image: true, mode: mode() };
   ask({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, "canvas");
 }
 
@@ -87,6 +100,7 @@ function predictFile(file) {
   const form = new FormData();
   form.append("file", file, file.name);
   form.append("include_image", "true");
+  form.append("mode", mode());
   ask({ method: "POST", body: form }, "upload");
 }
 
@@ -95,7 +109,7 @@ async function ask(request, source) {
   lastRequest = [request, source];
   result.dataset.state = "busy";
   // With the panel open one request answers both: /v1/explain gives /v1/predict's answer plus the look inside.
-  const explaining = explainPanel.open;
+  const explaining = explainPanel.open && mode() === "digit"; // the look inside is one digit's
   if (explaining) explainPanel.dataset.state = "busy";
   let answer;
   try {
@@ -107,6 +121,7 @@ async function ask(request, source) {
     return;
   }
   if (seq !== sent) return;
+  if (answer.mode === "number") return showNumber(answer.predictions[0], source, seq);
   show(answer.predictions[0], source, seq);
   if (explaining) showExplanation(answer.predictions[0], seq);
 }
@@ -114,18 +129,74 @@ async function ask(request, source) {
 function show(prediction, source, seq) {
   $("digit").textContent = String(prediction.digit);
   $("confidence").textContent = `${percent(prediction.probability)} sure`;
+  fillBars($("bars"), prediction);
+  drawSeen($("seen"), prediction.image);
+  $("notes").replaceChildren(...prediction.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
+  $("error").textContent = "";
+  Object.assign(result.dataset, { state: "done", source, seq: String(seq), digit: String(prediction.digit) });
+}
+
+function fillBars(list, prediction) {
   prediction.probabilities.forEach((p, digit) => {
-    const row = $("bars").children[digit];
+    const row = list.children[digit];
     row.dataset.probability = String(p);
     row.classList.toggle("top", digit === prediction.digit);
     row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
     row.querySelector(".pct").textContent = percent(p);
     row.setAttribute("aria-label", `${digit}: ${percent(p)}`);
   });
-  drawSeen(prediction.image);
-  $("notes").replaceChildren(...prediction.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
+}
+
+function showNumber(reading, source, seq) {
+  $("digit").textContent = reading.text;
+  $("confidence").textContent = `${reading.uncertain ? "uncertain · " : ""}least sure digit ${percent(reading.confidence)}`;
+  result.classList.toggle("uncertain", reading.uncertain);
+  const doubtful = (d) => reading.uncertain && d.probability === reading.confidence;
+  $("digits").replaceChildren(...reading.digits.map((d, i) => digitCard(d, i, doubtful(d))));
+  drawBoxes(source === "canvas" ? reading.digits : [], doubtful); // an upload's boxes are in the photo, not the pad
+  $("notes").replaceChildren(...reading.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
   $("error").textContent = "";
-  Object.assign(result.dataset, { state: "done", source, seq: String(seq), digit: String(prediction.digit) });
+  delete result.dataset.digit;
+  Object.assign(result.dataset, { state: "done", source, seq: String(seq), text: reading.text });
+}
+
+function digitCard(reading, index, doubtful) {
+  const card = document.createElement("figure");
+  card.className = doubtful ? "digit-card doubtful" : "digit-card";
+  Object.assign(card.dataset, { digit: String(reading.digit), probability: String(reading.probability) });
+  const caption = document.createElement("figcaption");
+  caption.append(Object.assign(document.createElement("b"), { textContent: String(reading.digit) }), ` ${percent(reading.probability)}`);
+  const seen = Object.assign(document.createElement("canvas"), { width: 28, height: 28, className: "seen-small" });
+  seen.setAttribute("aria-label", `Digit ${index + 1} as the model saw it (28×28)`);
+  if (reading.image) drawSeen(seen, reading.image);
+  const bars = Object.assign(document.createElement("ol"), { className: "bars mini" });
+  bars.setAttribute("aria-label", `Probabilities of digit ${index + 1}`);
+  for (let digit = 0; digit < 10; digit++) bars.append(barRow(digit));
+  fillBars(bars, reading);
+  card.append(caption, seen, bars);
+  return card;
+}
+
+// Each digit's box on the pad, labelled, with its ten probabilities as small columns along the box's foot.
+function drawBoxes(digits, doubtful) {
+  const overlay = boxes.getContext("2d");
+  overlay.clearRect(0, 0, boxes.width, boxes.height);
+  overlay.font = "bold 18px system-ui, sans-serif";
+  overlay.textBaseline = "bottom";
+  for (const d of digits) {
+    const [left, top, right, bottom] = d.box;
+    const colour = doubtful(d) ? DOUBT : ACCENT;
+    overlay.strokeStyle = overlay.fillStyle = colour;
+    overlay.lineWidth = 2;
+    overlay.strokeRect(left - 3, top - 3, right - left + 6, bottom - top + 6);
+    overlay.fillText(`${d.digit} ${percent(d.probability, 0)}`, left - 3, Math.max(20, top - 5));
+    const foot = Math.min(boxes.height - 2, bottom + 34);
+    const step = (right - left + 6) / 10;
+    d.probabilities.forEach((p, digit) => {
+      overlay.fillStyle = digit === d.digit ? colour : "#9aa3ad";
+      overlay.fillRect(left - 3 + digit * step + 1, foot - Math.max(1, p * 26), Math.max(1, step - 2), Math.max(1, p * 26));
+    });
+  }
 }
 
 function showError(message) {
@@ -199,21 +270,23 @@ function clearExplanation() {
   const canvas = $("saliency").getContext("2d");
   canvas.fillStyle = "#000";
   canvas.fillRect(0, 0, 28, 28);
-  $("explain-status").textContent = "Draw a digit to look inside the network.";
+  $("explain-status").textContent = mode() === "number"
+    ? "The look inside works on one digit at a time: untick Number to use it."
+    : "Draw a digit to look inside the network.";
   explainPanel.dataset.state = "idle";
 }
 
 explainPanel.addEventListener("toggle", () => {
   // Opened after a prediction: ask again, this time with the look inside.
-  if (explainPanel.open && lastRequest && result.dataset.state === "done") ask(...lastRequest);
+  if (explainPanel.open && lastRequest && result.dataset.state === "done" && mode() === "digit") ask(...lastRequest);
 });
 
 function percent(p, decimals = 1) {
   return `${(p * 100).toFixed(decimals)}%`;
 }
 
-function drawSeen(rows) {
-  const seen = $("seen").getContext("2d");
+function drawSeen(canvas, rows) {
+  const seen = canvas.getContext("2d");
   const pixels = seen.createImageData(28, 28);
   rows.flat().forEach((v, i) => {
     pixels.data.set([v, v, v, 255], i * 4);
@@ -221,12 +294,31 @@ function drawSeen(rows) {
   seen.putImageData(pixels, 0, 0);
 }
 
+function barRow(digit) {
+  const row = document.createElement("li");
+  row.innerHTML = `<span class="label">${digit}</span><span class="track"><span class="fill"></span></span><span class="pct"></span>`;
+  return row;
+}
+
 function buildBars() {
-  for (let digit = 0; digit < 10; digit++) {
-    const row = document.createElement("li");
-    row.innerHTML = `<span class="label">${digit}</span><span class="track"><span class="fill"></span></span><span class="pct"></span>`;
-    $("bars").append(row);
-  }
+  for (let digit = 0; digit < 10; digit++) $("bars").append(barRow(digit));
+}
+
+function mode() {
+  return numberMode.checked ? "number" : "digit";
+}
+
+// Resizing a canvas clears it, so switching starts afresh; #number in the address keeps the choice on reload.
+function setMode(number) {
+  numberMode.checked = number;
+  document.body.classList.toggle("number", number);
+  pad.width = boxes.width = number ? SIDE * WIDE : SIDE;
+  const [title, hint, label] = HINTS[mode()];
+  document.querySelector("h1").textContent = title;
+  $("hint").textContent = hint;
+  pad.setAttribute("aria-label", label);
+  history.replaceState(null, "", number ? "#number" : location.pathname + location.search);
+  reset();
 }
 
 async function loadFacts() {
@@ -239,7 +331,7 @@ async function loadFacts() {
   }
 }
 
-$("clear").addEventListener("click", () => {
+function reset() {
   clearPad();
   clearTimeout(timer);
   sent++;
@@ -252,13 +344,19 @@ $("clear").addEventListener("click", () => {
     row.querySelector(".pct").textContent = "";
     delete row.dataset.probability;
   }
-  drawSeen(Array(28).fill(Array(28).fill(0)));
+  drawSeen($("seen"), Array(28).fill(Array(28).fill(0)));
+  boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height);
+  $("digits").replaceChildren();
+  result.classList.remove("uncertain");
+  delete result.dataset.text;
   $("notes").replaceChildren();
   $("error").textContent = "";
   result.dataset.state = "idle";
   lastRequest = null;
   clearExplanation();
-});
+}
+$("clear").addEventListener("click", reset);
+numberMode.addEventListener("change", () => setMode(numberMode.checked));
 $("choose").addEventListener("click", () => $("upload").click());
 $("upload").addEventListener("change", (event) => {
   predictFile(event.target.files[0]);
@@ -278,5 +376,5 @@ drop.addEventListener("drop", (event) => {
 });
 
 buildBars();
-clearPad();
+setMode(location.hash === "#number");
 loadFacts();
