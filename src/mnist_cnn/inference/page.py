@@ -50,12 +50,14 @@ class Page:
     notes: tuple[str, ...]
 
 
-def clean(gray: np.ndarray) -> Page | None:
+def clean(gray: np.ndarray, keep_all: bool = False) -> Page | None:
     """The page with its writing alone on flat white paper, or None where nothing needed cleaning.
 
     `gray` is a 2-D float array in [0, 1], 1 = white. Only pages of dark ink on light paper at
     least MIN_PAGE_SIDE on each side are considered. Raises ImageError when the page holds no
     writing at all (a shadow, rulings or specks alone).
+    keep_all: keep every piece of writing, not just the main digit and what is near it (a number's
+    other digits are far marks to a one-digit reading); specks, line leftovers and blobs still go.
     """
     import cv2
 
@@ -83,7 +85,8 @@ def clean(gray: np.ndarray) -> Page | None:
     if frames:
         notes.append("frame around the digit removed")
         printed |= bands
-    kept, dropped = _main_ink(ink, threshold, strict=bool(lines) or uneven or bool(frames), printed=printed)
+    strict = bool(lines) or uneven or bool(frames)
+    kept, dropped = _main_ink(ink, threshold, strict=strict, printed=printed, keep_all=keep_all)
     if dropped:
         notes.append(f"{dropped} stray mark{'s' if dropped > 1 else ''} ignored")
     if not notes:
@@ -249,12 +252,16 @@ def _uneven(paper: np.ndarray, flat: np.ndarray, limit: float = UNEVEN) -> bool:
     return (hi - lo) / max(float(hi), 1e-3) > limit
 
 
-def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarray) -> tuple[np.ndarray, int]:
+def _main_ink(
+    ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarray, keep_all: bool = False
+) -> tuple[np.ndarray, int]:
     """Only the digit's ink: the heaviest component and the pieces near it; how many marks were dropped.
 
     strict: the page was cleaned (light or lines), so leftovers are likely and a page whose best
     component is faint holds no writing. printed: where lines were removed; a component lying
-    mostly there is what is left of a line, not writing. Raises ImageError when nothing is left.
+    mostly there is what is left of a line, not writing. keep_all: every component that is writing
+    (not a speck, a line's leftover or a blob) is kept, near the main one or not.
+    Raises ImageError when nothing is left.
     """
     import cv2
 
@@ -303,6 +310,10 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     for label in range(1, count):
         if label == main or on_lines[label] > 0.6 or blob[label] or (strict and hairline[label]):
             continue
+        if keep_all:
+            if not specks[label] and (not strict or _dark_enough(ink, labels, label)):
+                group.add(label)
+            continue
         bx0, by0, bx1, by1 = _box(boxes[label])
         near = bx0 <= mx1 + margin and bx1 >= mx0 - margin and by0 <= my1 + margin and by1 >= my0 - margin
         if near and max(bx1 - bx0, by1 - by0) <= size:
@@ -319,6 +330,11 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     # haze, leftovers of lines and shadows elsewhere are not the digit.
     around = cv2.dilate(keep[labels].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     return np.where(around, ink, 0.0), dropped
+
+
+def _dark_enough(ink: np.ndarray, labels: np.ndarray, label: int) -> bool:
+    """On a cleaned page, writing is dark; a faint component is a line's or a shadow's leftover."""
+    return float(np.percentile(ink[labels == label], 90)) >= MIN_INK
 
 
 def _peak(ink: np.ndarray) -> float:

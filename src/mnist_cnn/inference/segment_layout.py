@@ -1,0 +1,250 @@
+"""Where the digits of a written number are: ink → groups of components → candidate readings.
+
+Pure geometry, no model: `layout` finds the writing with the page cleaning of a single digit (but
+keeping every piece of writing), takes its connected components, drops specks, merges the pieces of
+one digit (a 5's flag above its body, the gaps of a dry pen: pieces that overlap in columns or lie
+close to a larger one), and for every group wide enough to hold touching digits lists candidate
+cuts along the ink's vertical profile. Which candidate holds is decided by the classifier
+(`segment.choose`): recognition-based segmentation, not a fixed width. Every candidate part is
+already normalised like a single digit (imaging.digit_field), so one classifier batch decides all.
+
+OpenCV does the components; the grouping and cut search are short loops over a few boxes, which
+no library offers in this shape.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mnist_cnn.inference import imaging
+from mnist_cnn.inference.image_decode import ImageError
+
+SPECK_SHARE = 0.25  # a lone mark shorter than this share of the writing's height is a speck
+OVERLAP = 0.5  # pieces whose column ranges overlap by this share of the narrower one are one digit
+NEAR_GAP = 0.2  # a small piece within this share of the writing's height of a larger one joins it
+SMALL = 0.6  # "small": at most this share of the writing's height tall and of its width
+MAY_TOUCH = 0.75  # a group wider than this share of its height may be touching digits
+MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
+MAX_CUTS = 6  # cut positions tried per group
+MAX_PARTS = 4  # at most this many touching digits in one group
+MARK_AREA = 0.0005  # a dropped mark covering this share of the picture is worth a note
+OTHER_LINE = 0.3  # a group sharing less than this share of its height with the writing's band is another line
+
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
+
+
+@dataclass
+class Part:
+    """One would-be digit: its box in the original image, the 28×28 the model sees, remarks."""
+
+    box: Box
+    image: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    """One way to read a group: its parts left to right, and a prior (log-odds) from their shapes."""
+
+    parts: list[Part]
+    prior: float = 0.0
+
+
+@dataclass
+class Layout:
+    """The writing's groups, left to right, each with its candidate readings; remarks on the whole."""
+
+    groups: list[list[Candidate]]
+    notes: list[str]
+    single: bool = False  # one digit: the only candidate is exactly today's single-digit result
+
+    def images(self) -> np.ndarray:
+        """Every candidate part's 28×28, in order, as one (N, 28, 28, 1) float32 batch."""
+        parts = [p.image for group in self.groups for c in group for p in c.parts]
+        if not parts:
+            return np.zeros((0, 28, 28, 1), np.float32)
+        return np.stack(parts).astype(np.float32)[..., np.newaxis]
+
+
+def single(gray: np.ndarray) -> Layout:
+    """Today's one-digit reading as a layout (the box is the whole image)."""
+    result = imaging.preprocess_array(gray)
+    box = (0, 0, int(gray.shape[1]), int(gray.shape[0]))
+    return Layout([[Candidate([Part(box, result.image, list(result.notes))])]], [], single=True)
+
+
+def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
+    """Find the digits of the writing in `gray` (2-D, [0, 1], 1 = white) and their candidate readings.
+
+    Raises ImageError for a picture with no writing, several lines of writing, or more than
+    `max_digits` digits.
+    """
+    import cv2
+
+    g = np.asarray(gray, dtype=np.float32)
+    if g.ndim != 2:
+        raise ImageError(f"expected a 2-D grayscale image, got an array of shape {g.shape}")
+    if max(g.shape) <= imaging.FIELD:
+        return single(g)  # an MNIST-sized picture holds one digit
+    ink, notes = imaging.writing(g, keep_all=True)
+    scale = (g.shape[1] / ink.shape[1], g.shape[0] / ink.shape[0])
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((ink > 0).astype(np.uint8), connectivity=8)
+    boxes = [_stat_box(stats[i]) for i in range(1, count)]
+    if not boxes:
+        raise ImageError("no digit found (the image looks blank)")
+    groups = _group(boxes)
+    height = _writing_height([_union([boxes[i] for i in grp]) for grp in groups])
+    kept, dropped = [], []
+    for grp in groups:
+        box = _union([boxes[i] for i in grp])
+        (dropped if max(box[2] - box[0], box[3] - box[1]) < SPECK_SHARE * height else kept).append((box, grp))
+    if not kept:
+        raise ImageError("no digit found (only specks of ink)")
+    _check_one_line([box for box, _ in kept])
+    if len(kept) > max_digits:
+        raise ImageError(f"more than {max_digits} digits ({len(kept)} marks): crop the picture to one number")
+    marks = sum(1 for box, _ in dropped if (box[2] - box[0]) * (box[3] - box[1]) >= MARK_AREA * ink.size)
+    mark_notes = [f"{marks} small mark{'s' if marks > 1 else ''} ignored"] if marks else []
+    kept.sort(key=lambda item: (item[0][0] + item[0][2]) / 2)
+    if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= MAY_TOUCH * (kept[0][0][3] - kept[0][0][1]):
+        return single(g)  # one narrow group: exactly today's one-digit path (its notes included)
+    out = []
+    for box, grp in kept:
+        mask = np.isin(labels[box[1] : box[3], box[0] : box[2]], np.asarray(grp) + 1)
+        group_ink = np.where(mask, ink[box[1] : box[3], box[0] : box[2]], 0.0)
+        out.append(_candidates(group_ink, box, scale))
+    if len(out) == 1:
+        # One wide group (touching digits, or one broad digit): read whole exactly as today.
+        today = single(g).groups[0][0].parts[0]
+        out[0][0] = Candidate([Part(_scaled(kept[0][0], scale), today.image, today.notes)], out[0][0].prior)
+    return Layout(out, notes + mark_notes)
+
+
+def _stat_box(stat: np.ndarray) -> Box:
+    left, top, width, height = (int(v) for v in stat[:4])
+    return left, top, left + width, top + height
+
+
+def _union(boxes: list[Box]) -> Box:
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def _scaled(box: Box, scale: tuple[float, float]) -> Box:
+    """A work-size box in original-image pixels."""
+    sx, sy = scale
+    return int(np.floor(box[0] * sx)), int(np.floor(box[1] * sy)), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
+
+
+def _writing_height(boxes: list[Box]) -> float:
+    """The height of the writing: the median height of the taller half of the marks."""
+    heights = sorted((b[3] - b[1] for b in boxes), reverse=True)
+    return float(np.median(heights[: max(1, (len(heights) + 1) // 2)]))
+
+
+def _group(boxes: list[Box]) -> list[list[int]]:
+    """Merge the components that make one digit, until nothing more merges."""
+    groups = [[i] for i in range(len(boxes))]
+    height = _writing_height(boxes)
+    merged = True
+    while merged and len(groups) > 1:
+        merged = False
+        unions = [_union([boxes[i] for i in grp]) for grp in groups]
+        for a, b in itertools.combinations(range(len(groups)), 2):
+            if _same_digit(unions[a], unions[b], height):
+                groups[a] = groups[a] + groups[b]
+                del groups[b]
+                merged = True
+                break
+    return groups
+
+
+def _same_digit(a: Box, b: Box, height: float) -> bool:
+    """Two marks belong to one digit: they share most columns, or a small one lies close to the other."""
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    narrower = min(a[2] - a[0], b[2] - b[0])
+    vertical_gap = max(a[1], b[1]) - min(a[3], b[3])
+    if overlap >= OVERLAP * max(narrower, 1) and vertical_gap < 0.5 * height:
+        return True
+    small = min((a, b), key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
+    if small[3] - small[1] > SMALL * height or small[2] - small[0] > SMALL * height:
+        return False
+    gap = max(-overlap, 0)
+    return gap <= NEAR_GAP * height and vertical_gap <= NEAR_GAP * height
+
+
+def _check_one_line(boxes: list[Box]) -> None:
+    """Refuse writing on several lines: a number is read from one line."""
+    tall = max(boxes, key=lambda b: b[3] - b[1])
+    band = (tall[1], tall[3])
+    for box in boxes:
+        shared = min(box[3], band[1]) - max(box[1], band[0])
+        if box[3] - box[1] >= 0.5 * (band[1] - band[0]) and shared < OTHER_LINE * (box[3] - box[1]):
+            raise ImageError("several lines of writing: crop the picture to one line (one number)")
+
+
+def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float]) -> list[Candidate]:
+    """The group read whole, and (if wide) split at the best cuts of its vertical ink profile."""
+    height, width = group_ink.shape
+    whole = _part(group_ink, box, 0, width, scale)
+    if whole is None:
+        raise ImageError("no digit found (only specks of ink)")
+    found = [Candidate([whole], _shape_prior([width / height]))]
+    if width <= MAY_TOUCH * height:
+        return found
+    cuts = _cut_positions(group_ink, height)
+    most = min(MAX_PARTS, max(2, int(width / (0.45 * height)) + 1))
+    for parts in range(2, most + 1):
+        for chosen in itertools.combinations(cuts, parts - 1):
+            edges = [0, *sorted(chosen), width]
+            if any(b - a < MIN_PART * height for a, b in itertools.pairwise(edges)):
+                continue
+            pieces = [_part(group_ink, box, a, b, scale) for a, b in itertools.pairwise(edges)]
+            pieces = [p for p in pieces if p is not None]
+            if len(pieces) == parts:
+                widths = [(b - a) / height for a, b in itertools.pairwise(edges)]
+                found.append(Candidate(pieces, _shape_prior(widths)))
+    return found
+
+
+def _cut_positions(group_ink: np.ndarray, height: int) -> list[int]:
+    """Columns where little ink crosses (local minima of the smoothed vertical profile), best first."""
+    profile = group_ink.sum(axis=0)
+    k = max(1, height // 20)
+    smooth = np.convolve(profile, np.ones(2 * k + 1) / (2 * k + 1), mode="same")
+    margin = max(1, int(MIN_PART * height))
+    order = np.argsort(smooth[margin:-margin], kind="stable") + margin if len(smooth) > 2 * margin else []
+    cuts: list[int] = []
+    for column in order:
+        if all(abs(int(column) - c) >= max(2, height // 8) for c in cuts):
+            cuts.append(int(column))
+        if len(cuts) == MAX_CUTS:
+            break
+    return cuts
+
+
+def _shape_prior(widths: list[float]) -> float:
+    """Log-odds from the parts' shapes alone: a digit is rarely wider than tall, or a hair thin."""
+    prior = 0.0
+    for w in widths:
+        if w > 1.0:
+            prior -= 4.0 * (w - 1.0)
+    return prior
+
+
+def _part(group_ink: np.ndarray, box: Box, start: int, stop: int, scale) -> Part | None:
+    """Columns start..stop of the group as one digit (None when they hold too little ink)."""
+    piece = np.zeros_like(group_ink)
+    piece[:, start:stop] = group_ink[:, start:stop]
+    rows, cols = np.nonzero(piece.any(axis=1))[0], np.nonzero(piece.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    try:
+        image, notes = imaging.digit_field(piece)
+    except ImageError:
+        return None
+    part_box = (box[0] + int(cols[0]), box[1] + int(rows[0]), box[0] + int(cols[-1]) + 1, box[1] + int(rows[-1]) + 1)
+    return Part(_scaled(part_box, scale), image, notes)
