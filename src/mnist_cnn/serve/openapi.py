@@ -43,17 +43,22 @@ NUMBER_DIGIT = {
     "properties": {
         "box": {
             "type": "array",
-            "items": {"type": "number"},
+            "items": {"type": "integer"},
             "minItems": 4,
             "maxItems": 4,
-            "description": "[left, top, right, bottom] of the digit's ink in the image as sent, in its pixels.",
+            "description": "[left, top, right, bottom] of the digit's ink in the image as sent, in its pixels "
+            "(right and bottom exclusive).",
         },
         "digit": DIGIT,
         "probability": PROBABILITY,
         "probabilities": PROBABILITIES,
         "top_k": {
             "type": "array",
-            "items": {"type": "object"},
+            "items": {
+                "type": "object",
+                "properties": {"digit": DIGIT, "probability": PROBABILITY},
+                "required": ["digit", "probability"],
+            },
             "description": "The likeliest digits, most likely first, each with its probability.",
         },
         "notes": NOTES,

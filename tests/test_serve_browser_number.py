@@ -1,0 +1,97 @@
+"""The draw page's Number mode in a real headless Chromium: draw "42" on the wide pad, read "42" back."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from browser import CHROMEDRIVER, CHROMIUM, MISSING, ONE, chromium, draw, running
+from mnist_cnn.serve.app import create_app
+from mnist_cnn.serve.model import load_served
+
+pytestmark = [pytest.mark.smoke, pytest.mark.browser]
+WAIT = 30  # seconds for the page to settle; generous on a shared machine
+
+# Strokes as offsets (CSS px) from the wide pad's centre; the pad shows 720×240 in the 960 px window.
+FOUR = [
+    [(-150, -80), (-165, -40), (-180, 0), (-195, 25), (-150, 25), (-105, 25)],  # the slanted arm and the bar
+    [(-130, -55), (-130, 0), (-130, 45), (-130, 85)],  # the stem
+]
+TWO = [
+    [(25, -45), (40, -70), (65, -80), (90, -70), (100, -45), (92, -15), (65, 20), (35, 55), (20, 78),
+     (60, 78), (105, 78)],
+]  # fmt: skip
+# Pixels on the overlay that are the boxes' colour: the boxes and columns are drawn on the pad.
+BOX_PIXELS = """
+const d = document.getElementById('boxes').getContext('2d').getImageData(0, 0, 840, 280).data;
+let n = 0;
+for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && d[i + 2] > 150 && d[i] < 100) n++;
+return n;
+"""
+
+
+@pytest.fixture(scope="module")
+def browsing(smoke_run):
+    """(driver, url): Chromium on the page of a server for the smoke run, for this module's tests."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail(MISSING)  # CI installs them (.ci/run): a missing browser must not pass silently
+    with running(create_app(load_served(str(smoke_run.root)))) as url, chromium() as driver:
+        driver.get(url + "/")
+        yield driver, url
+
+
+def settled(driver) -> None:
+    """Wait until the page shows the answer to its newest drawing (an error fails the test with its message)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def done(d):
+        result = d.find_element("id", "result")
+        if result.get_attribute("data-state") == "error":
+            raise AssertionError(d.find_element("id", "error").text)
+        return result.get_attribute("data-state") == "done" and result.get_attribute("data-source") == "canvas"
+
+    WebDriverWait(driver, WAIT).until(done)
+
+
+def test_drawn_42_reads_42_with_a_box_and_bars_per_digit(browsing):
+    page, url = browsing
+    page.find_element("id", "number-mode").click()
+    pad = page.find_element("id", "pad")
+    assert (pad.get_attribute("width"), pad.get_attribute("height")) == ("840", "280")
+    assert pad.size["width"] >= 2.9 * pad.size["height"]  # the wide pad is what the user sees, too
+    assert page.current_url.endswith("#number")
+    for stroke in FOUR + TWO:
+        draw(page, pad, stroke, "mouse")
+    settled(page)
+
+    assert page.find_element("id", "digit").text == "42"
+    assert page.find_element("id", "result").get_attribute("data-text") == "42"
+    cards = page.find_elements("css selector", "#digits .digit-card")
+    assert [card.get_attribute("data-digit") for card in cards] == ["4", "2"]
+    assert all(len(card.find_elements("css selector", ".bars.mini li.top")) == 1 for card in cards)
+    assert page.execute_script(BOX_PIXELS) > 200  # two boxes, labels and probability columns on the pad
+
+    # The page shows exactly what the API answers for the same canvas pixels.
+    pixels = page.execute_script("return document.getElementById('pad').toDataURL('image/png')")
+    answer = httpx.post(f"{url}/v1/predict", json={"images": [{"data_url": pixels}], "mode": "number"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    (reading,) = answer.json()["predictions"]
+    assert reading["text"] == "42"
+    shown = [float(card.get_attribute("data-probability")) for card in cards]
+    assert shown == [d["probability"] for d in reading["digits"]]
+    confidence = page.find_element("id", "confidence").text
+    assert confidence.endswith(f"least sure digit {reading['confidence']:.1%}")
+
+
+def test_unticking_number_brings_back_the_one_digit_page(browsing):
+    page, _ = browsing
+    if page.find_element("id", "number-mode").is_selected():
+        page.find_element("id", "number-mode").click()
+    pad = page.find_element("id", "pad")
+    assert (pad.get_attribute("width"), pad.get_attribute("height")) == ("280", "280")
+    assert page.find_element("id", "digit").text == "?"
+    assert not page.find_elements("css selector", "#digits .digit-card")
+    draw(page, pad, ONE, "mouse")
+    settled(page)
+    assert page.find_element("id", "digit").text == "1"
+    assert page.find_element("id", "bars").is_displayed()
