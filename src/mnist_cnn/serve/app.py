@@ -117,9 +117,7 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
         """Predict and explain each image: saliency and every conv/pooling layer's feature maps."""
         parsed = await _read_request(request, limits)
         if parsed.mode != "digit":
-            raise InputError(
-                "mode 'number' is for /v1/predict: /v1/explain looks inside the network one digit at a time"
-            )
+            raise InputError("mode 'number' is for /v1/predict: /v1/explain looks inside one digit at a time")
         if parsed.count > MAX_EXPLAIN_IMAGES:
             raise InputError(f"{parsed.count} images: /v1/explain takes at most {MAX_EXPLAIN_IMAGES} per request")
         return JSONResponse(await in_thread(lambda: explained(parsed.digits(), parsed.include_image)))
