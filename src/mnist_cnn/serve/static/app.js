@@ -357,6 +357,7 @@ function reset() {
 }
 $("clear").addEventListener("click", reset);
 numberMode.addEventListener("change", () => setMode(numberMode.checked));
+window.addEventListener("hashchange", () => setMode(location.hash === "#number")); // a link to #number switches too
 $("choose").addEventListener("click", () => $("upload").click());
 $("upload").addEventListener("change", (event) => {
   predictFile(event.target.files[0]);
