@@ -83,6 +83,50 @@ def test_drawn_42_reads_42_with_a_box_and_bars_per_digit(browsing):
     assert confidence.endswith(f"least sure digit {reading['confidence']:.1%}")
 
 
+def ink_photo(strokes: list[list[tuple[int, int]]], path) -> None:
+    """The strokes in dark ink on white paper (a photo's polarity), 840×280 like the pad, as a PNG."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (840, 280), 235)
+    draw_on = ImageDraw.Draw(image)
+    for stroke in strokes:  # the pad's CSS offsets from its centre, in its 840×280 pixels
+        points = [(420 + x * 840 / 720, 140 + y * 280 / 240) for x, y in stroke]
+        draw_on.line(points, fill=30, width=23, joint="curve")
+        for x, y in points[:: len(points) - 1]:
+            draw_on.ellipse((x - 11, y - 11, x + 11, y + 11), fill=30)  # round caps, as the pen draws
+    image.save(path)
+
+
+def test_uploaded_number_photo_reads_42_and_is_boxed_on_the_pad(browsing, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page, url = browsing
+    if not page.find_element("id", "number-mode").is_selected():
+        page.find_element("id", "number-mode").click()
+    photo = tmp_path / "forty-two.png"
+    ink_photo(FOUR + TWO, photo)
+    page.find_element("id", "upload").send_keys(str(photo))
+    WebDriverWait(page, WAIT).until(
+        lambda d: (
+            d.find_element("id", "result").get_attribute("data-state") == "done"
+            and d.find_element("id", "result").get_attribute("data-source") == "upload"
+        )
+    )
+    assert page.find_element("id", "digit").text == "42"
+    files = {"file": (photo.name, photo.read_bytes())}
+    answer = httpx.post(f"{url}/v1/predict", files=files, data={"mode": "number"}, timeout=10).json()
+    assert answer["predictions"][0]["text"] == "42"
+    cards = page.find_elements("css selector", "#digits .digit-card")
+    assert [float(c.get_attribute("data-probability")) for c in cards] == [
+        d["probability"] for d in answer["predictions"][0]["digits"]
+    ]
+    # The photo is drawn on the pad (paper-light pixels) with the boxes over it.
+    WebDriverWait(page, WAIT).until(lambda d: d.execute_script(BOX_PIXELS) > 200)
+    light = "const d = document.getElementById('boxes').getContext('2d').getImageData(0, 0, 840, 280).data;"
+    light += "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 200) n++; return n;"
+    assert page.execute_script(light) > 100_000
+
+
 def test_unticking_number_brings_back_the_one_digit_page(browsing):
     page, _ = browsing
     if page.find_element("id", "number-mode").is_selected():

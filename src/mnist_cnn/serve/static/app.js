@@ -57,6 +57,7 @@ pad.addEventListener("pointerdown", (event) => {
   if (event.pointerType === "mouse" && event.button !== 0) return;
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
+  if (!$("photo").hidden) boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height); // the photo's view
   $("photo").hidden = true;
   drawing = true;
   last = point(event);
@@ -153,7 +154,8 @@ function showNumber(reading, source, seq) {
   result.classList.toggle("uncertain", reading.uncertain);
   const doubtful = (d) => reading.uncertain && d.probability === reading.confidence;
   $("digits").replaceChildren(...reading.digits.map((d, i) => digitCard(d, i, doubtful(d))));
-  drawBoxes(source === "canvas" ? reading.digits : [], doubtful); // an upload's boxes are in the photo, not the pad
+  if (source === "canvas") drawBoxes(reading.digits, doubtful);
+  else $("photo").decode().then(() => seq === sent && drawBoxes(reading.digits, doubtful, $("photo")), () => {});
   $("notes").replaceChildren(...reading.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
   $("error").textContent = "";
   delete result.dataset.digit;
@@ -178,13 +180,20 @@ function digitCard(reading, index, doubtful) {
 }
 
 // Each digit's box on the pad, labelled, with its ten probabilities as small columns along the box's foot.
-function drawBoxes(digits, doubtful) {
+// An uploaded photo is drawn on the pad first, fitted, and its boxes (in the photo's pixels) scaled with it.
+function drawBoxes(digits, doubtful, photo = null) {
   const overlay = boxes.getContext("2d");
   overlay.clearRect(0, 0, boxes.width, boxes.height);
+  let [scale, dx, dy] = [1, 0, 0];
+  if (photo) {
+    scale = Math.min(boxes.width / photo.naturalWidth, boxes.height / photo.naturalHeight);
+    [dx, dy] = [(boxes.width - photo.naturalWidth * scale) / 2, (boxes.height - photo.naturalHeight * scale) / 2];
+    overlay.drawImage(photo, dx, dy, photo.naturalWidth * scale, photo.naturalHeight * scale);
+  }
   overlay.font = "bold 18px system-ui, sans-serif";
   overlay.textBaseline = "bottom";
   for (const d of digits) {
-    const [left, top, right, bottom] = d.box;
+    const [left, top, right, bottom] = d.box.map((v, i) => v * scale + (i % 2 ? dy : dx));
     const colour = doubtful(d) ? DOUBT : ACCENT;
     overlay.strokeStyle = overlay.fillStyle = colour;
     overlay.lineWidth = 2;
