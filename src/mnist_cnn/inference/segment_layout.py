@@ -29,7 +29,7 @@ LOW = 0.45  # a mark (after merging) lower than this share of the writing's heig
 OVERLAP = 0.5  # pieces whose column ranges overlap by this share of the narrower one are one digit
 INSIDE = 0.85  # two tall marks are one digit only when one lies within this share of the other's columns
 NEAR_GAP = 0.2  # a small piece within this share of the writing's height of a larger one joins it
-SMALL = 0.6  # "small": at most this share of the writing's height tall and of its width
+SMALL = 0.6  # "small": at most this share of the writing's height tall
 MAY_TOUCH = 0.75  # a group wider than this share of its height may be touching digits
 MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
 MAX_CUTS = 7
@@ -189,7 +189,7 @@ def _same_digit(a: Box, b: Box, height: float) -> bool:
     narrower = min(a[2] - a[0], b[2] - b[0])
     vertical_gap = max(a[1], b[1]) - min(a[3], b[3])
     small = min((a, b), key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
-    is_small = small[3] - small[1] <= SMALL * height and small[2] - small[0] <= SMALL * height
+    is_small = small[3] - small[1] <= SMALL * height  # a flag, a bar, a piece of a broken stroke
     # Two tall marks side by side are two digits even when they lean over each other (a slanted 1
     # beside a 7), unless one stands almost wholly within the other's columns.
     share = OVERLAP if is_small else INSIDE
