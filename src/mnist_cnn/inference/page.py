@@ -38,6 +38,7 @@ LIGHT_KERNEL = 1 / 4  # of the shorter side: the closing removes strokes up to t
 UNEVEN = 0.12  # the paper's brightness varies by more than this (p2..p98, relative): light corrected
 NEAR = 0.25  # pieces within this share of the digit's size from it belong to it
 BLOB = 1.5  # a component this many times wider than the digit's strokes is a blob, not a piece of it
+BLOB_OF_NUMBER = 3.0  # as BLOB, when every digit of a number is kept
 SPECK = 0.0002  # components smaller than this share of the image are specks
 MIN_INK = 0.4  # on a cleaned page, writing darkens the paper by at least this much (leftovers do not)
 
@@ -298,7 +299,8 @@ def _main_ink(
         faint_blob = darkness < 1.5 * MIN_INK and width[main] > 0.2 * extent[main]
         if darkness < MIN_INK or faint_blob:  # a shadow's corner or a line's remains: not writing
             raise ImageError("no digit found (only the page: light, lines or specks)")
-    blob = width > BLOB * width[main]
+    # Other digits of a number may be bolder than the heaviest one (a thick 1 beside a thin 8).
+    blob = width > (BLOB_OF_NUMBER if keep_all else BLOB) * width[main]
     x0, y0, x1, y1 = _box(boxes[main])
     group = {main}
     # Pieces near the digit belong to it (a 5's flag, a dry pen's gaps): within NEAR of its main

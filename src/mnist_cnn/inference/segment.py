@@ -112,9 +112,8 @@ def choose(
     unsure = [d for d in digits if d.probability < uncertain_below]
     if len(digits) >= 2 and len(unsure) >= NOT_DIGITS_SHARE * len(digits):
         notes.append("many digits are uncertain: this may not be digits (or not one number)")
-    elif unsure:
+    elif unsure and len(digits) > 1:  # one digit shows its own probability, as it always has
         places = ", ".join(str(digits.index(d) + 1) for d in unsure)
-        notes.append(f"uncertain: digit {places} below {uncertain_below:.0%}" if len(digits) > 1
-                     else f"uncertain: below {uncertain_below:.0%}")  # fmt: skip
+        notes.append(f"uncertain: digit {places} below {uncertain_below:.0%}")
     text = "".join(str(d.digit) for d in digits)
     return NumberReading(text, digits, confidence, bool(unsure), notes)

@@ -21,14 +21,26 @@ import numpy as np
 
 from mnist_cnn.inference import imaging
 from mnist_cnn.inference.image_decode import ImageError
+from mnist_cnn.inference.segment_cuts import find_cuts
 
-SPECK_SHARE = 0.25  # a lone mark shorter than this share of the writing's height is a speck
+DUST = 0.1  # marks smaller than this share of the writing's height are dust, not even pieces of a digit
+MAX_MARKS = 200  # marks grouped at most (the largest); more is grain, not writing
+LOW = 0.45  # a mark (after merging) lower than this share of the writing's height is not a digit
 OVERLAP = 0.5  # pieces whose column ranges overlap by this share of the narrower one are one digit
+INSIDE = 0.85  # two tall marks are one digit only when one lies within this share of the other's columns
 NEAR_GAP = 0.2  # a small piece within this share of the writing's height of a larger one joins it
-SMALL = 0.6  # "small": at most this share of the writing's height tall and of its width
+SMALL = 0.6  # "small": at most this share of the writing's height tall
 MAY_TOUCH = 0.75  # a group wider than this share of its height may be touching digits
 MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
-MAX_CUTS = 6  # cut positions tried per group
+MAX_CUTS = 7
+WHOLE_WIDE = 1.3  # a group read as one digit pays for every share of its height it is wider than this
+PART_WIDE = 1.1  # so does a part of a cut group
+WIDER_THAN_OTHERS = 1.4  # and one wider than this many times the line's typical digit
+WIDE_COST = 4.0  # log-odds per unit of aspect ratio past those
+CUT_COST = 0.3  # log-odds every cut pays: the model reads fragments of a digit confidently too
+CROSS_COST = 1.0  # and per stroke it cuts beyond the first (touching digits meet in one stroke)
+SHORT = 0.6  # a cut part shorter than this share of its group's height is likely a fragment
+SHORT_COST = 3.0  # log-odds for a part of no height at all, less for taller ones
 MAX_PARTS = 4  # at most this many touching digits in one group
 MARK_AREA = 0.0005  # a dropped mark covering this share of the picture is worth a note
 OTHER_LINE = 0.3  # a group sharing less than this share of its height with the writing's band is another line
@@ -93,15 +105,24 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     ink, notes = imaging.writing(g, keep_all=True)
     scale = (g.shape[1] / ink.shape[1], g.shape[0] / ink.shape[0])
     count, labels, stats, _ = cv2.connectedComponentsWithStats((ink > 0).astype(np.uint8), connectivity=8)
-    boxes = [_stat_box(stats[i]) for i in range(1, count)]
-    if not boxes:
+    if count <= 1:
         raise ImageError("no digit found (the image looks blank)")
-    groups = _group(boxes)
-    height = _writing_height([_union([boxes[i] for i in grp]) for grp in groups])
+    all_boxes = [_stat_box(stats[i]) for i in range(1, count)]
+    areas = stats[1:, 4].astype(np.float64)
+    rough = _writing_height(all_boxes, areas)
+    # Grain and dust first (they would only slow the grouping), the MAX_MARKS largest marks at most.
+    sizes = np.array([max(b[2] - b[0], b[3] - b[1]) for b in all_boxes])
+    chosen = [int(i) for i in np.argsort(-areas, kind="stable") if sizes[i] >= DUST * rough][:MAX_MARKS]
+    boxes = [all_boxes[i] for i in chosen]
+    groups = [[chosen[i] for i in grp] for grp in _group(boxes, rough)]
+    boxes = all_boxes
+    group_boxes = [_union([boxes[i] for i in grp]) for grp in groups]
+    height = _writing_height(group_boxes, np.array([areas[grp].sum() for grp in groups]))
     kept, dropped = [], []
     for grp in groups:
         box = _union([boxes[i] for i in grp])
-        (dropped if max(box[2] - box[0], box[3] - box[1]) < SPECK_SHARE * height else kept).append((box, grp))
+        # A number's digits stand about as tall as each other; lower marks are specks, dashes, leftovers.
+        (dropped if box[3] - box[1] < LOW * height else kept).append((box, grp))
     if not kept:
         raise ImageError("no digit found (only specks of ink)")
     _check_one_line([box for box, _ in kept])
@@ -112,11 +133,12 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     kept.sort(key=lambda item: (item[0][0] + item[0][2]) / 2)
     if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= MAY_TOUCH * (kept[0][0][3] - kept[0][0][1]):
         return single(g)  # one narrow group: exactly today's one-digit path (its notes included)
+    typical = _typical_width([box for box, _ in kept], height)
     out = []
     for box, grp in kept:
         mask = np.isin(labels[box[1] : box[3], box[0] : box[2]], np.asarray(grp) + 1)
         group_ink = np.where(mask, ink[box[1] : box[3], box[0] : box[2]], 0.0)
-        out.append(_candidates(group_ink, box, scale))
+        out.append(_candidates(group_ink, box, scale, typical))
     if len(out) == 1:
         # One wide group (touching digits, or one broad digit): read whole exactly as today.
         today = single(g).groups[0][0].parts[0]
@@ -139,16 +161,15 @@ def _scaled(box: Box, scale: tuple[float, float]) -> Box:
     return int(np.floor(box[0] * sx)), int(np.floor(box[1] * sy)), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
 
 
-def _writing_height(boxes: list[Box]) -> float:
-    """The height of the writing: the median height of the taller half of the marks."""
-    heights = sorted((b[3] - b[1] for b in boxes), reverse=True)
-    return float(np.median(heights[: max(1, (len(heights) + 1) // 2)]))
+def _writing_height(boxes: list[Box], areas: np.ndarray) -> float:
+    """The height of the writing: the median height of the marks holding at least a fifth of the largest one's ink."""
+    heavy = [b[3] - b[1] for b, area in zip(boxes, areas, strict=True) if area >= 0.2 * float(np.max(areas))]
+    return float(np.median(heavy))
 
 
-def _group(boxes: list[Box]) -> list[list[int]]:
+def _group(boxes: list[Box], height: float) -> list[list[int]]:
     """Merge the components that make one digit, until nothing more merges."""
     groups = [[i] for i in range(len(boxes))]
-    height = _writing_height(boxes)
     merged = True
     while merged and len(groups) > 1:
         merged = False
@@ -167,10 +188,14 @@ def _same_digit(a: Box, b: Box, height: float) -> bool:
     overlap = min(a[2], b[2]) - max(a[0], b[0])
     narrower = min(a[2] - a[0], b[2] - b[0])
     vertical_gap = max(a[1], b[1]) - min(a[3], b[3])
-    if overlap >= OVERLAP * max(narrower, 1) and vertical_gap < 0.5 * height:
-        return True
     small = min((a, b), key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
-    if small[3] - small[1] > SMALL * height or small[2] - small[0] > SMALL * height:
+    is_small = small[3] - small[1] <= SMALL * height  # a flag, a bar, a piece of a broken stroke
+    # Two tall marks side by side are two digits even when they lean over each other (a slanted 1
+    # beside a 7), unless one stands almost wholly within the other's columns.
+    share = OVERLAP if is_small else INSIDE
+    if overlap >= share * max(narrower, 1) and vertical_gap < 0.5 * height:
+        return True
+    if not is_small:
         return False
     gap = max(-overlap, 0)
     return gap <= NEAR_GAP * height and vertical_gap <= NEAR_GAP * height
@@ -186,59 +211,55 @@ def _check_one_line(boxes: list[Box]) -> None:
             raise ImageError("several lines of writing: crop the picture to one line (one number)")
 
 
-def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float]) -> list[Candidate]:
-    """The group read whole, and (if wide) split at the best cuts of its vertical ink profile."""
+def _typical_width(boxes: list[Box], height: float) -> float:
+    """A digit's width in this writing: the median group's (most groups are one digit), never under half its height."""
+    return max(float(np.median([b[2] - b[0] for b in boxes])), 0.5 * height)
+
+
+def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typical: float) -> list[Candidate]:
+    """The group read whole, and (if wide) cut into 2..MAX_PARTS digits along its cheapest ink paths."""
     height, width = group_ink.shape
-    whole = _part(group_ink, box, 0, width, scale)
+    everything = np.ones(group_ink.shape, dtype=bool)
+    whole = _part(group_ink, box, everything, scale)
     if whole is None:
         raise ImageError("no digit found (only specks of ink)")
-    found = [Candidate([whole], _shape_prior([width / height]))]
+    # Wider than tall, or much wider than the line's other digits: likely several digits.
+    prior = _width_prior(width / height, WHOLE_WIDE) - WIDE_COST * max(0.0, width / typical - WIDER_THAN_OTHERS)
+    found = [Candidate([whole], prior)]
     if width <= MAY_TOUCH * height:
         return found
-    cuts = _cut_positions(group_ink, height)
+    cuts = find_cuts(group_ink, max(2, int(MIN_PART * height)), MAX_CUTS)
+    lefts = [c.left_of(group_ink.shape) for c in cuts]
     most = min(MAX_PARTS, max(2, int(width / (0.45 * height)) + 1))
     for parts in range(2, most + 1):
-        for chosen in itertools.combinations(cuts, parts - 1):
-            edges = [0, *sorted(chosen), width]
-            if any(b - a < MIN_PART * height for a, b in itertools.pairwise(edges)):
+        for chosen in itertools.combinations(range(len(cuts)), parts - 1):
+            if any(np.any(cuts[a].columns >= cuts[b].columns) for a, b in itertools.pairwise(chosen)):
+                continue  # paths that meet or cross do not make separate digits
+            masks = [everything & ~everything, *(lefts[i] for i in chosen), everything]
+            pieces = [_part(group_ink, box, right & ~left, scale) for left, right in itertools.pairwise(masks)]
+            if any(p is None for p in pieces):
                 continue
-            pieces = [_part(group_ink, box, a, b, scale) for a, b in itertools.pairwise(edges)]
-            pieces = [p for p in pieces if p is not None]
-            if len(pieces) == parts:
-                widths = [(b - a) / height for a, b in itertools.pairwise(edges)]
-                found.append(Candidate(pieces, _shape_prior(widths)))
+            prior = sum(_part_prior(p.box, box, scale) for p in pieces)  # type: ignore[union-attr]
+            prior -= sum(CUT_COST + CROSS_COST * max(0, cuts[i].crossings - 1) for i in chosen)
+            found.append(Candidate(pieces, prior))  # type: ignore[arg-type]
     return found
 
 
-def _cut_positions(group_ink: np.ndarray, height: int) -> list[int]:
-    """Columns where little ink crosses (local minima of the smoothed vertical profile), best first."""
-    profile = group_ink.sum(axis=0)
-    k = max(1, height // 20)
-    smooth = np.convolve(profile, np.ones(2 * k + 1) / (2 * k + 1), mode="same")
-    margin = max(1, int(MIN_PART * height))
-    order = np.argsort(smooth[margin:-margin], kind="stable") + margin if len(smooth) > 2 * margin else []
-    cuts: list[int] = []
-    for column in order:
-        if all(abs(int(column) - c) >= max(2, height // 8) for c in cuts):
-            cuts.append(int(column))
-        if len(cuts) == MAX_CUTS:
-            break
-    return cuts
+def _part_prior(part: Box, group: Box, scale: tuple[float, float]) -> float:
+    """Log-odds from a cut part's shape: not much wider than tall, not much shorter than its group."""
+    width, height = (part[2] - part[0]) / scale[0], (part[3] - part[1]) / scale[1]
+    short = max(0.0, SHORT - height / max(group[3] - group[1], 1))
+    return _width_prior(width / max(height, 1.0), PART_WIDE) - SHORT_COST * short / SHORT
 
 
-def _shape_prior(widths: list[float]) -> float:
-    """Log-odds from the parts' shapes alone: a digit is rarely wider than tall, or a hair thin."""
-    prior = 0.0
-    for w in widths:
-        if w > 1.0:
-            prior -= 4.0 * (w - 1.0)
-    return prior
+def _width_prior(aspect: float, limit: float) -> float:
+    """Log-odds from a digit's width alone: one is rarely much wider than tall."""
+    return -WIDE_COST * max(0.0, aspect - limit)
 
 
-def _part(group_ink: np.ndarray, box: Box, start: int, stop: int, scale) -> Part | None:
-    """Columns start..stop of the group as one digit (None when they hold too little ink)."""
-    piece = np.zeros_like(group_ink)
-    piece[:, start:stop] = group_ink[:, start:stop]
+def _part(group_ink: np.ndarray, box: Box, mask: np.ndarray, scale: tuple[float, float]) -> Part | None:
+    """The group's ink under `mask` as one digit (None when it holds too little ink)."""
+    piece = np.where(mask, group_ink, 0.0)
     rows, cols = np.nonzero(piece.any(axis=1))[0], np.nonzero(piece.any(axis=0))[0]
     if rows.size == 0:
         return None
