@@ -94,6 +94,7 @@ function predictPad() {
 function predictFile(file) {
   if (!file) return;
   clearPad();
+  boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height); // the last reading's boxes
   const photo = $("photo");
   if (photo.src) URL.revokeObjectURL(photo.src);
   photo.src = URL.createObjectURL(file);
