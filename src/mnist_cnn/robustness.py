@@ -12,6 +12,7 @@ pages (mnist_cnn.paper_photos) and reads them through the same preprocessing; a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -186,16 +187,20 @@ def numbers(
     for row_index, (kind, length) in enumerate(plan):
         strings = number_photos.draw_strings(per_row, labels, seed=row_index, lengths=(length,))
         right = digits_right = missed = 0
+        times = []
         for i, chosen in enumerate(strings):
             shot = number_photos.number_photo(images[chosen], labels[chosen], kind, seed=1000 * row_index + i)
+            started = time.perf_counter()
             try:
                 text = read_number(decode_gray(shot.image)[0], classifier).text
             except ImageError:
                 text, missed = "", missed + 1
+            times.append(time.perf_counter() - started)
             right += text == shot.text
             digits_right += _digits_in_place(text, shot.text)
         rows.append({"paper": kind, "digits": length, "strings": len(strings), "string_accuracy": right / len(strings),
-                     "digit_accuracy": digits_right / (length * len(strings)), "no_number_found": missed})  # fmt: skip
+                     "digit_accuracy": digits_right / (length * len(strings)), "no_number_found": missed,
+                     "median_read_ms": 1000 * float(np.median(times))})  # fmt: skip
     return {"rows": rows}
 
 
