@@ -60,7 +60,8 @@ def number_photo(
 def draw_strings(count: int, labels: np.ndarray, seed: int, lengths: tuple[int, ...] = (2, 3, 4, 5, 6)) -> list:
     """`count` strings of test-image indices, each of a length drawn from `lengths`."""
     rng = np.random.default_rng(seed)
-    return [rng.choice(len(labels), size=int(rng.choice(lengths)), replace=False) for _ in range(count)]
+    sizes = [int(rng.choice(lengths)) for _ in range(count)]
+    return [rng.choice(len(labels), size=size, replace=size > len(labels)) for size in sizes]
 
 
 def _written(digit: np.ndarray, height: int, thickness: int, rng: np.random.Generator, broken: float) -> np.ndarray:
