@@ -2,7 +2,8 @@
 
 Starts the real command (`python -m mnist_cnn.cli serve MODEL --port 0`, ONNX export when the run
 has one) and sends, one at a time over a keep-alive connection (a person drawing), exactly the body
-the page sends: the 840×280 pad as a PNG data URL, `"mode": "number"`, `"include_image": true`.
+the page sends: the 840×280 pad at half size (420×140, as app.js sends it; `--sent-scale 1` sends
+it whole) as a PNG data URL, `"mode": "number"`, `"include_image": true`.
 The drawings are synthetic pads: MNIST test digits enlarged to the pad's size (160–200 px tall,
 strokes ~20 px like the pad's pen), thresholded to a pen's hard edges, white on black, spaced
 15–60 px apart with a little vertical wander. Also reports string and digit accuracy on them, the
@@ -36,8 +37,8 @@ PAD = (840, 280)  # the page's number pad (width, height), as app.js sets it
 GAP = (15, 60)  # px between neighbouring digits' ink
 
 
-def pad_drawing(digits: list[np.ndarray], rng: np.random.Generator) -> bytes:
-    """MNIST digits (uint8 28×28) drawn side by side on a black pad, as a PNG like canvas.toDataURL() gives."""
+def pad_drawing(digits: list[np.ndarray], rng: np.random.Generator, sent_scale: float = 0.5) -> bytes:
+    """MNIST digits (uint8 28×28) drawn side by side on a black pad, as the PNG the page sends (RGBA, opaque)."""
     height = rng.uniform(160, 200)
     pieces = []
     for image in digits:
@@ -62,14 +63,17 @@ def pad_drawing(digits: list[np.ndarray], rng: np.random.Generator) -> bytes:
             pad[top : top + piece.shape[0], x : x + piece.shape[1]], piece
         )
         left += piece.shape[1] + gap * shrink
-    grey = np.round(pad * 255).astype(np.uint8)
-    rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])  # the canvas' PNG: RGBA, opaque
+    grey = Image.fromarray(np.round(pad * 255).astype(np.uint8))
+    if sent_scale != 1:  # the page's smaller copy (drawImage with smoothing: an area average, like BOX)
+        grey = grey.resize((round(PAD[0] * sent_scale), round(PAD[1] * sent_scale)), Image.BOX)
+    grey = np.asarray(grey)
+    rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
     buffer = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def drawings(count: int, digits: int, seed: int) -> list[tuple[bytes, str]]:
+def drawings(count: int, digits: int, seed: int, sent_scale: float = 0.5) -> list[tuple[bytes, str]]:
     """`count` page request bodies and the number each one shows."""
     from mnist_cnn.data.acquire import load_mnist
 
@@ -78,7 +82,7 @@ def drawings(count: int, digits: int, seed: int) -> list[tuple[bytes, str]]:
     out = []
     for _ in range(count):
         picks = rng.integers(0, len(data.y_test), size=digits)
-        png = pad_drawing([np.asarray(data.x_test[i]).reshape(28, 28) for i in picks], rng)
+        png = pad_drawing([np.asarray(data.x_test[i]).reshape(28, 28) for i in picks], rng, sent_scale)
         url = "data:image/png;base64," + base64.b64encode(png).decode()
         body = {"images": [{"data_url": url, "name": "canvas"}], "include_image": True, "mode": "number"}
         out.append((json.dumps(body).encode(), "".join(str(int(data.y_test[i])) for i in picks)))
@@ -153,8 +157,9 @@ def main() -> None:
     parser.add_argument("--digits", type=int, default=4, help="digits per drawing")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sent-scale", type=float, default=0.5, help="size of the picture sent, of the pad's")
     args = parser.parse_args()
-    bodies = drawings(args.requests + args.warmup, args.digits, args.seed)
+    bodies = drawings(args.requests + args.warmup, args.digits, args.seed, args.sent_scale)
     proc, port, first_answer = start(args.model, 1)
     try:
         measure(port, proc.pid, bodies[: args.warmup])
@@ -162,7 +167,9 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    row.update(digits=args.digits, first_answer_s=round(first_answer, 2), cpus=os.cpu_count())
+    row.update(
+        digits=args.digits, sent_scale=args.sent_scale, first_answer_s=round(first_answer, 2), cpus=os.cpu_count()
+    )
     row["stages_ms_median"] = stages(args.model, bodies[args.warmup : args.warmup + 100])
     print(json.dumps(row, indent=1))
     print("\n| digits | requests | p50 ms | p90 ms | p99 ms | server CPU ms/req | string | digits | errors | load |")

@@ -71,12 +71,16 @@ def test_drawn_42_reads_42_with_a_box_and_bars_per_digit(browsing):
     assert all(len(card.find_elements("css selector", ".bars.mini li.top")) == 1 for card in cards)
     assert page.execute_script(BOX_PIXELS) > 200  # two boxes, labels and probability columns on the pad
 
-    # The page shows exactly what the API answers for the same canvas pixels.
-    pixels = page.execute_script("return document.getElementById('pad').toDataURL('image/png')")
+    # The page shows exactly what the API answers for the picture it sends (the pad at half size).
+    pixels = page.execute_script("return padPicture()")
+    assert pixels.startswith("data:image/png;base64,")
     answer = httpx.post(f"{url}/v1/predict", json={"images": [{"data_url": pixels}], "mode": "number"}, timeout=10)
     assert answer.status_code == 200, answer.text
     (reading,) = answer.json()["predictions"]
     assert reading["text"] == "42"
+    # Boxes come in the sent picture's pixels (420×140): on the pad the 4's lies in the left half, the 2's right.
+    (four, two) = (d["box"] for d in reading["digits"])
+    assert 0 <= four[0] < four[2] <= 210 <= two[0] < two[2] <= 420 and max(four[3], two[3]) <= 140
     shown = [float(card.get_attribute("data-probability")) for card in cards]
     assert shown == [d["probability"] for d in reading["digits"]]
     confidence = page.find_element("id", "confidence").text

@@ -6,6 +6,9 @@ const DEBOUNCE_MS = 200; // while drawing: ask again once the pen pauses this lo
 const STROKE = 1 / 12; // of the pad's height: a 20 px MNIST box then holds 2–3 px strokes, as MNIST's do
 const SIDE = 280; // the pad's height (and its width for one digit)
 const WIDE = 3; // number mode: the pad is this many heights wide (four digits at a natural size)
+// Number mode sends the pad at half size (420×140): a digit is still ~80 px tall, four times the model's 20 px box,
+// and reading it costs the server about a third less (docs/serve.md, scripts/bench_serve_numbers.py).
+const NUMBER_SENT = 1 / 2;
 const ACCENT = "#2f6fde";
 const DOUBT = "#c2410c"; // the least sure digit of an uncertain reading
 const HINTS = {
@@ -87,8 +90,21 @@ pad.addEventListener("pointercancel", endStroke);
 
 function predictPad() {
   if (!hasInk) return;
-  const body = { images: [{ data_url: pad.toDataURL("image/png"), name: "canvas" }], include_image: true, mode: mode() };
+  const body = { images: [{ data_url: padPicture(), name: "canvas" }], include_image: true, mode: mode() };
   ask({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, "canvas");
+}
+
+// What is sent for the pad: the canvas itself, or in number mode a copy at NUMBER_SENT of its size.
+function padPicture() {
+  if (mode() === "digit") return pad.toDataURL("image/png");
+  const copy = Object.assign(document.createElement("canvas"), {
+    width: Math.round(pad.width * NUMBER_SENT),
+    height: Math.round(pad.height * NUMBER_SENT),
+  });
+  const copyCtx = copy.getContext("2d");
+  copyCtx.imageSmoothingQuality = "high";
+  copyCtx.drawImage(pad, 0, 0, copy.width, copy.height);
+  return copy.toDataURL("image/png");
 }
 
 function predictFile(file) {
@@ -155,7 +171,7 @@ function showNumber(reading, source, seq) {
   result.classList.toggle("uncertain", reading.uncertain);
   const doubtful = (d) => reading.uncertain && d.probability === reading.confidence;
   $("digits").replaceChildren(...reading.digits.map((d, i) => digitCard(d, i, doubtful(d))));
-  if (source === "canvas") drawBoxes(reading.digits, doubtful);
+  if (source === "canvas") drawBoxes(reading.digits, doubtful, null, 1 / NUMBER_SENT);
   else $("photo").decode().then(() => seq === sent && drawBoxes(reading.digits, doubtful, $("photo")), () => {});
   $("notes").replaceChildren(...reading.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
   $("error").textContent = "";
@@ -181,11 +197,12 @@ function digitCard(reading, index, doubtful) {
 }
 
 // Each digit's box on the pad, labelled, with its ten probabilities as small columns along the box's foot.
-// An uploaded photo is drawn on the pad first, fitted, and its boxes (in the photo's pixels) scaled with it.
-function drawBoxes(digits, doubtful, photo = null) {
+// Boxes come in the pixels of the picture sent: `scale` maps them onto the pad. An uploaded photo is drawn on
+// the pad first, fitted, and its boxes scaled with it.
+function drawBoxes(digits, doubtful, photo = null, scale = 1) {
   const overlay = boxes.getContext("2d");
   overlay.clearRect(0, 0, boxes.width, boxes.height);
-  let [scale, dx, dy] = [1, 0, 0];
+  let [dx, dy] = [0, 0];
   if (photo) {
     scale = Math.min(boxes.width / photo.naturalWidth, boxes.height / photo.naturalHeight);
     [dx, dy] = [(boxes.width - photo.naturalWidth * scale) / 2, (boxes.height - photo.naturalHeight * scale) / 2];
