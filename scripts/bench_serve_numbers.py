@@ -8,7 +8,7 @@ The drawings are synthetic pads: MNIST test digits enlarged to the pad's size (1
 strokes ~20 px like the pad's pen), thresholded to a pen's hard edges, white on black, spaced
 15–60 px apart with a little vertical wander. Also reports string and digit accuracy on them, the
 server's CPU per request (what an idle machine's latency is bounded by), the machine's load, and,
-in-process, where one request's time goes (decode, layout, model, choice, JSON).
+in-process, where one request's CPU time goes (decode, layout, model, choice, JSON).
 
     python scripts/bench_serve_numbers.py /work/models/runs/chollet-… --requests 300 --digits 4
 """
@@ -124,7 +124,7 @@ def measure(port: int, pid: int, bodies: list[tuple[bytes, str]]) -> dict:
 
 
 def stages(model: str, bodies: list[tuple[bytes, str]]) -> dict:
-    """Median ms of each step of one request, in-process, on the same bodies (no HTTP)."""
+    """Median CPU ms of each step of one request, in-process, on the same bodies (no HTTP; the machine's load aside)."""
     from mnist_cnn.inference import segment
     from mnist_cnn.serve import inputs
     from mnist_cnn.serve.model import load_served
@@ -133,18 +133,18 @@ def stages(model: str, bodies: list[tuple[bytes, str]]) -> dict:
     runtime = load_served(model).runtime
     steps: dict[str, list[float]] = {"parse+decode": [], "layout": [], "model": [], "choose": [], "answer JSON": []}
     for body, _ in bodies:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         request = inputs.PredictRequest.model_validate_json(body)
         ((name, picture),) = inputs.pictures_from_json(request, 25_000_000)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         found = segment.layout(picture.gray)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         probs = runtime.probabilities(found.images())
-        t3 = time.perf_counter()
+        t3 = time.process_time()
         reading = segment.choose(found, probs)
-        t4 = time.perf_counter()
+        t4 = time.process_time()
         json.dumps({"predictions": [number_row(name, picture, reading, True)]})
-        t5 = time.perf_counter()
+        t5 = time.process_time()
         for key, took in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             steps[key].append(took * 1000)
     return {key: round(statistics.median(values), 2) for key, values in steps.items()}
@@ -170,7 +170,7 @@ def main() -> None:
     row.update(
         digits=args.digits, sent_scale=args.sent_scale, first_answer_s=round(first_answer, 2), cpus=os.cpu_count()
     )
-    row["stages_ms_median"] = stages(args.model, bodies[args.warmup : args.warmup + 100])
+    row["stages_cpu_ms_median"] = stages(args.model, bodies[args.warmup : args.warmup + 100])
     print(json.dumps(row, indent=1))
     print("\n| digits | requests | p50 ms | p90 ms | p99 ms | server CPU ms/req | string | digits | errors | load |")
     print("|---|---|---|---|---|---|---|---|---|---|")
