@@ -1,16 +1,11 @@
 // The draw-a-digit page: pointer drawing on a canvas, predictions from /v1/predict, no dependencies.
-// "Number" widens the pad and asks for mode "number": the string, each digit's box and probabilities.
+// "Number" widens the pad and asks for mode "number" (number.js shows the reading); explain.js draws the panel.
 "use strict";
 
 const DEBOUNCE_MS = 200; // while drawing: ask again once the pen pauses this long
 const STROKE = 1 / 12; // of the pad's height: a 20 px MNIST box then holds 2–3 px strokes, as MNIST's do
 const SIDE = 280; // the pad's height (and its width for one digit)
 const WIDE = 3; // number mode: the pad is this many heights wide (four digits at a natural size)
-// Number mode sends the pad at half size (420×140): a digit is still ~80 px tall, four times the model's 20 px box,
-// and reading it costs the server about a third less (docs/serve.md, scripts/bench_serve_numbers.py).
-const NUMBER_SENT = 1 / 2;
-const ACCENT = "#2f6fde";
-const DOUBT = "#c2410c"; // the least sure digit of an uncertain reading
 const HINTS = {
   digit: ["Draw a digit", "Draw with the mouse, a finger or a pen, or drop a photo of a digit here.",
     "Drawing area: draw one digit with the mouse, a finger or a pen"],
@@ -94,19 +89,6 @@ function predictPad() {
   ask({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, "canvas");
 }
 
-// What is sent for the pad: the canvas itself, or in number mode a copy at NUMBER_SENT of its size.
-function padPicture() {
-  if (mode() === "digit") return pad.toDataURL("image/png");
-  const copy = Object.assign(document.createElement("canvas"), {
-    width: Math.round(pad.width * NUMBER_SENT),
-    height: Math.round(pad.height * NUMBER_SENT),
-  });
-  const copyCtx = copy.getContext("2d");
-  copyCtx.imageSmoothingQuality = "high";
-  copyCtx.drawImage(pad, 0, 0, copy.width, copy.height);
-  return copy.toDataURL("image/png");
-}
-
 function predictFile(file) {
   if (!file) return;
   clearPad();
@@ -165,142 +147,10 @@ function fillBars(list, prediction) {
   });
 }
 
-function showNumber(reading, source, seq) {
-  $("digit").textContent = reading.text;
-  $("confidence").textContent = `${reading.uncertain ? "uncertain · " : ""}least sure digit ${percent(reading.confidence)}`;
-  result.classList.toggle("uncertain", reading.uncertain);
-  const doubtful = (d) => reading.uncertain && d.probability === reading.confidence;
-  $("digits").replaceChildren(...reading.digits.map((d, i) => digitCard(d, i, doubtful(d))));
-  if (source === "canvas") drawBoxes(reading.digits, doubtful, null, 1 / NUMBER_SENT);
-  else $("photo").decode().then(() => seq === sent && drawBoxes(reading.digits, doubtful, $("photo")), () => {});
-  $("notes").replaceChildren(...reading.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
-  $("error").textContent = "";
-  delete result.dataset.digit;
-  Object.assign(result.dataset, { state: "done", source, seq: String(seq), text: reading.text });
-}
-
-function digitCard(reading, index, doubtful) {
-  const card = document.createElement("figure");
-  card.className = doubtful ? "digit-card doubtful" : "digit-card";
-  Object.assign(card.dataset, { digit: String(reading.digit), probability: String(reading.probability) });
-  const caption = document.createElement("figcaption");
-  caption.append(Object.assign(document.createElement("b"), { textContent: String(reading.digit) }), ` ${percent(reading.probability)}`);
-  const seen = Object.assign(document.createElement("canvas"), { width: 28, height: 28, className: "seen-small" });
-  seen.setAttribute("aria-label", `Digit ${index + 1} as the model saw it (28×28)`);
-  if (reading.image) drawSeen(seen, reading.image);
-  const bars = Object.assign(document.createElement("ol"), { className: "bars mini" });
-  bars.setAttribute("aria-label", `Probabilities of digit ${index + 1}`);
-  for (let digit = 0; digit < 10; digit++) bars.append(barRow(digit));
-  fillBars(bars, reading);
-  card.append(caption, seen, bars);
-  return card;
-}
-
-// Each digit's box on the pad, labelled, with its ten probabilities as small columns along the box's foot.
-// Boxes come in the pixels of the picture sent: `scale` maps them onto the pad. An uploaded photo is drawn on
-// the pad first, fitted, and its boxes scaled with it.
-function drawBoxes(digits, doubtful, photo = null, scale = 1) {
-  const overlay = boxes.getContext("2d");
-  overlay.clearRect(0, 0, boxes.width, boxes.height);
-  let [dx, dy] = [0, 0];
-  if (photo) {
-    scale = Math.min(boxes.width / photo.naturalWidth, boxes.height / photo.naturalHeight);
-    [dx, dy] = [(boxes.width - photo.naturalWidth * scale) / 2, (boxes.height - photo.naturalHeight * scale) / 2];
-    overlay.drawImage(photo, dx, dy, photo.naturalWidth * scale, photo.naturalHeight * scale);
-  }
-  overlay.font = "bold 18px system-ui, sans-serif";
-  overlay.textBaseline = "bottom";
-  for (const d of digits) {
-    const [left, top, right, bottom] = d.box.map((v, i) => v * scale + (i % 2 ? dy : dx));
-    const colour = doubtful(d) ? DOUBT : ACCENT;
-    overlay.strokeStyle = overlay.fillStyle = colour;
-    overlay.lineWidth = 2;
-    overlay.strokeRect(left - 3, top - 3, right - left + 6, bottom - top + 6);
-    overlay.fillText(`${d.digit} ${percent(d.probability, 0)}`, left - 3, Math.max(20, top - 5));
-    const foot = Math.min(boxes.height - 2, bottom + 34);
-    const step = (right - left + 6) / 10;
-    d.probabilities.forEach((p, digit) => {
-      overlay.fillStyle = digit === d.digit ? colour : "#9aa3ad";
-      overlay.fillRect(left - 3 + digit * step + 1, foot - Math.max(1, p * 26), Math.max(1, step - 2), Math.max(1, p * 26));
-    });
-  }
-}
-
 function showError(message) {
   $("error").textContent = message;
   result.dataset.state = "error";
   if (explainPanel.dataset.state === "busy") explainPanel.dataset.state = "error";
-}
-
-// Feature-map colours: viridis, as in `mnist-cnn explain`'s PNG panels (dark: no activation).
-const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-const RAMP = Array.from({ length: 256 }, (_, v) => {
-  const x = (v / 255) * 4;
-  const i = Math.min(3, Math.floor(x));
-  return VIRIDIS[i].map((a, k) => Math.round(a + (VIRIDIS[i + 1][k] - a) * (x - i)));
-});
-
-function showExplanation(prediction, seq) {
-  const explanation = prediction.explanation;
-  drawSaliency(prediction.image, explanation.saliency.grid);
-  const missing = explanation.feature_maps_missing;
-  $("explain-status").textContent = missing
-    ? `No feature maps: ${missing}`
-    : `Why ${prediction.digit}: the saliency, and what each layer found (one tile per filter; brighter = stronger).`;
-  $("layers").replaceChildren(...explanation.layers.map(layerView));
-  Object.assign(explainPanel.dataset, { state: "done", seq: String(seq), layers: String(explanation.layers.length) });
-}
-
-function drawSaliency(rows, grid) {
-  const canvas = $("saliency").getContext("2d");
-  const pixels = canvas.createImageData(28, 28);
-  const values = grid.flat();
-  const peak = Math.max(...values.map(Math.abs)) || 1;
-  rows.flat().forEach((v, i) => {
-    const grey = 0.25 + (0.5 * v) / 255;
-    const red = Math.min(1, Math.max(0, values[i] / peak));
-    const blue = Math.min(1, Math.max(0, -values[i] / peak));
-    const base = grey * (1 - Math.max(red, blue));
-    pixels.data.set([(base + red) * 255, base * 255, (base + blue) * 255, 255], i * 4);
-  });
-  canvas.putImageData(pixels, 0, 0);
-}
-
-function layerView(layer) {
-  const [height, width, channels] = layer.shape;
-  const bytes = Uint8Array.from(atob(layer.maps), (c) => c.charCodeAt(0));
-  const section = document.createElement("section");
-  section.className = "layer";
-  Object.assign(section.dataset, { layer: layer.name, shape: layer.shape.join("x") });
-  const title = document.createElement("h3");
-  title.append(`${layer.name} `, Object.assign(document.createElement("span"), {
-    textContent: `${layer.kind} · ${channels} maps of ${height}×${width}`,
-  }));
-  const tiles = document.createElement("div");
-  tiles.className = "tiles";
-  for (let c = 0; c < channels; c++) {
-    const tile = Object.assign(document.createElement("canvas"), { width, height, className: "tile" });
-    tile.setAttribute("aria-label", `${layer.name} filter ${c + 1}: peak ${(layer.channel_max[c] ?? 0).toFixed(2)}`);
-    const image = tile.getContext("2d").createImageData(width, height);
-    for (let i = 0; i < width * height; i++) {
-      image.data.set([...RAMP[bytes[c * width * height + i]], 255], i * 4);
-    }
-    tile.getContext("2d").putImageData(image, 0, 0);
-    tiles.append(tile);
-  }
-  section.append(title, tiles);
-  return section;
-}
-
-function clearExplanation() {
-  $("layers").replaceChildren();
-  const canvas = $("saliency").getContext("2d");
-  canvas.fillStyle = "#000";
-  canvas.fillRect(0, 0, 28, 28);
-  $("explain-status").textContent = mode() === "number"
-    ? "The look inside works on one digit at a time: untick Number to use it."
-    : "Draw a digit to look inside the network.";
-  explainPanel.dataset.state = "idle";
 }
 
 explainPanel.addEventListener("toggle", () => {
