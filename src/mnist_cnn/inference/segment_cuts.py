@@ -16,6 +16,7 @@ import numpy as np
 
 STEP_ASIDE = 0.15  # cost of moving one column sideways (ink costs up to 1 a pixel)
 STROKE = 0.5  # ink above this is a stroke when counting what a cut crosses
+GAP = 2  # rows of paper that separate two strokes crossed by a cut
 
 
 @dataclass(frozen=True)
@@ -73,5 +74,7 @@ def _trace(moves: np.ndarray, end: int, ink: np.ndarray) -> Cut:
         columns[row] = column
         column += int(moves[row, column]) if row else 0
     solid = ink[np.arange(height), columns] > STROKE
-    edges = np.concatenate([[False], solid])
-    return Cut(columns, int(np.count_nonzero(edges[1:] & ~edges[:-1])))
+    # A gap of a pixel or two inside a stroke (the path grazing its rim) is not a second stroke.
+    rows = np.flatnonzero(solid)
+    crossings = 0 if rows.size == 0 else 1 + int(np.count_nonzero(np.diff(rows) > GAP))
+    return Cut(columns, crossings)

@@ -33,12 +33,14 @@ SMALL = 0.6  # "small": at most this share of the writing's height tall
 MAY_TOUCH = 0.75  # a group wider than this share of its height may be touching digits
 MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
 MAX_CUTS = 7
-WHOLE_WIDE = 1.3  # a group read as one digit pays for every share of its height it is wider than this
+WHOLE_WIDE = 1.1  # a group read as one digit pays for every share of its height it is wider than this
 PART_WIDE = 1.1  # so does a part of a cut group
 WIDER_THAN_OTHERS = 1.4  # and one wider than this many times the line's typical digit
 WIDE_COST = 4.0  # log-odds per unit of aspect ratio past those
+RELATIVE_COST = 4.0  # log-odds per typical digit's width past WIDER_THAN_OTHERS
 CUT_COST = 0.3  # log-odds every cut pays: the model reads fragments of a digit confidently too
-CROSS_COST = 1.0  # and per stroke it cuts beyond the first (touching digits meet in one stroke)
+CROSS_COST = 0.5  # and per stroke it cuts beyond the first (touching digits meet in one stroke)
+FRAGMENT = 0.35  # a cut part shorter than this share of its group's height is never a digit
 SHORT = 0.6  # a cut part shorter than this share of its group's height is likely a fragment
 SHORT_COST = 3.0  # log-odds for a part of no height at all, less for taller ones
 MAX_PARTS = 4  # at most this many touching digits in one group
@@ -188,7 +190,7 @@ def _same_digit(a: Box, b: Box, height: float) -> bool:
     overlap = min(a[2], b[2]) - max(a[0], b[0])
     narrower = min(a[2] - a[0], b[2] - b[0])
     vertical_gap = max(a[1], b[1]) - min(a[3], b[3])
-    small = min((a, b), key=lambda box: (box[2] - box[0]) * (box[3] - box[1]))
+    small = min((a, b), key=lambda box: box[3] - box[1])
     is_small = small[3] - small[1] <= SMALL * height  # a flag, a bar, a piece of a broken stroke
     # Two tall marks side by side are two digits even when they lean over each other (a slanted 1
     # beside a 7), unless one stands almost wholly within the other's columns.
@@ -213,7 +215,7 @@ def _check_one_line(boxes: list[Box]) -> None:
 
 def _typical_width(boxes: list[Box], height: float) -> float:
     """A digit's width in this writing: the median group's (most groups are one digit), never under half its height."""
-    return max(float(np.median([b[2] - b[0] for b in boxes])), 0.5 * height)
+    return max(float(np.percentile([b[2] - b[0] for b in boxes], 40)), 0.5 * height)
 
 
 def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typical: float) -> list[Candidate]:
@@ -224,7 +226,7 @@ def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typ
     if whole is None:
         raise ImageError("no digit found (only specks of ink)")
     # Wider than tall, or much wider than the line's other digits: likely several digits.
-    prior = _width_prior(width / height, WHOLE_WIDE) - WIDE_COST * max(0.0, width / typical - WIDER_THAN_OTHERS)
+    prior = _width_prior(width / height, WHOLE_WIDE) - RELATIVE_COST * max(0.0, width / typical - WIDER_THAN_OTHERS)
     found = [Candidate([whole], prior)]
     if width <= MAY_TOUCH * height:
         return found
@@ -237,8 +239,8 @@ def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typ
                 continue  # paths that meet or cross do not make separate digits
             masks = [everything & ~everything, *(lefts[i] for i in chosen), everything]
             pieces = [_part(group_ink, box, right & ~left, scale) for left, right in itertools.pairwise(masks)]
-            if any(p is None for p in pieces):
-                continue
+            if any(p is None or p.box[3] - p.box[1] < FRAGMENT * (box[3] - box[1]) * scale[1] for p in pieces):
+                continue  # a sliver or a fragment of a stroke, not a digit
             prior = sum(_part_prior(p.box, box, scale) for p in pieces)  # type: ignore[union-attr]
             prior -= sum(CUT_COST + CROSS_COST * max(0, cuts[i].crossings - 1) for i in chosen)
             found.append(Candidate(pieces, prior))  # type: ignore[arg-type]
