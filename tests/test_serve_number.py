@@ -208,6 +208,23 @@ def test_a_model_answering_nan_is_a_500_naming_the_picture():
     assert response.json()["error"].startswith("pad: the model's output for this input is not a number")
 
 
+def test_several_pictures_are_read_in_order_and_every_answer_matches_the_documented_schema(client):
+    import jsonschema
+
+    pictures = [{"pixels": number_image(text).tolist(), "name": text} for text in ("42", "7", "24")]
+    response = read(client, *pictures, include_image=True)
+    assert response.status_code == 200
+    rows = response.json()["predictions"]
+    assert [(row["name"], row["text"]) for row in rows] == [("42", "42"), ("7", "7"), ("24", "24")]
+    operation = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.validate(response.json(), schema)
+    digit_mode = client.post("/v1/predict", json={"images": [{"pixels": (_glyphs()[4] / 255).tolist()}]}).json()
+    jsonschema.validate(digit_mode, schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema can fail: a row without its digits does
+        jsonschema.validate({**response.json(), "predictions": [{**rows[0], "digits": None}]}, schema)
+
+
 def test_openapi_documents_the_mode_and_the_number_answer(client):
     operation = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
     bodies = operation["requestBody"]["content"]
