@@ -72,7 +72,7 @@ function drawBoxes(digits, doubtful, photo = null, scale = 1) {
     overlay.strokeStyle = overlay.fillStyle = colour;
     overlay.lineWidth = 2;
     overlay.strokeRect(left - 3, top - 3, right - left + 6, bottom - top + 6);
-    overlay.fillText(`${d.digit} ${percent(d.probability, 0)}`, left - 3, Math.max(20, top - 5));
+    overlay.fillText(`${d.digit} ${percent(d.probability)}`, left - 3, Math.max(20, top - 5));
     const foot = Math.min(boxes.height - 2, bottom + 34);
     const step = (right - left + 6) / 10;
     d.probabilities.forEach((p, digit) => {
