@@ -87,6 +87,34 @@ def test_drawn_42_reads_42_with_a_box_and_bars_per_digit(browsing):
     assert confidence.endswith(f"least sure digit {reading['confidence']:.1%}")
 
 
+def test_a_digit_card_opens_the_look_inside_that_digit(browsing):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page, url = browsing
+    if not page.find_element("id", "number-mode").is_selected():
+        page.find_element("id", "number-mode").click()
+    page.find_element("id", "clear").click()
+    for stroke in FOUR + TWO:
+        draw(page, page.find_element("id", "pad"), stroke, "mouse")
+    settled(page)
+    assert "click a digit's card" in page.find_element("id", "explain-status").text
+    four, two = page.find_elements("css selector", "#digits .digit-card")
+    two.send_keys(Keys.ENTER)  # a card is a button: the keyboard works too
+    WebDriverWait(page, WAIT).until(lambda d: d.find_element("id", "explain").get_attribute("data-state") == "done")
+    assert page.find_element("id", "explain").get_attribute("open") is not None
+    assert page.find_element("id", "explain-status").text.startswith("Why 2:")
+    assert int(page.find_element("id", "explain").get_attribute("data-layers")) > 0
+    assert "explained" in two.get_attribute("class") and "explained" not in four.get_attribute("class")
+    # The panel explains the card's 28×28 image: /v1/explain on those pixels answers 2 as well.
+    pixels = page.execute_script(
+        "const c = document.querySelectorAll('#digits .seen-small')[1].getContext('2d');"
+        "const d = c.getImageData(0, 0, 28, 28).data; return Array.from({length: 784}, (_, i) => d[i * 4]);"
+    )
+    body = {"images": [{"pixels": pixels, "scale": 255}]}
+    assert httpx.post(f"{url}/v1/predict", json=body, timeout=10).json()["predictions"][0]["digit"] == 2
+
+
 def ink_photo(strokes: list[list[tuple[int, int]]], path) -> None:
     """The strokes in dark ink on white paper (a photo's polarity), 840×280 like the pad, as a PNG."""
     from PIL import Image, ImageDraw

@@ -68,7 +68,7 @@ function clearExplanation() {
   canvas.fillStyle = "#000";
   canvas.fillRect(0, 0, 28, 28);
   $("explain-status").textContent = mode() === "number"
-    ? "The look inside works on one digit at a time: untick Number to use it."
+    ? "The look inside works on one digit at a time: click a digit's card to look inside it."
     : "Draw a digit to look inside the network.";
   explainPanel.dataset.state = "idle";
 }

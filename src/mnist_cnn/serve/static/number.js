@@ -7,6 +7,7 @@
 const NUMBER_SENT = 1 / 2;
 const ACCENT = "#2f6fde";
 const DOUBT = "#c2410c"; // the least sure digit of an uncertain reading
+let explainedDigit = 0; // sequence number of the newest "look inside this digit"; older answers are ignored
 
 // What is sent for the pad: the canvas itself, or in number mode a copy at NUMBER_SENT of its size.
 function padPicture() {
@@ -27,6 +28,8 @@ function showNumber(reading, source, seq) {
   result.classList.toggle("uncertain", reading.uncertain);
   const doubtful = (d) => reading.uncertain && d.probability === reading.confidence;
   $("digits").replaceChildren(...reading.digits.map((d, i) => digitCard(d, i, doubtful(d))));
+  explainedDigit++;
+  clearExplanation(); // it was about a digit of the last reading
   if (source === "canvas") drawBoxes(reading.digits, doubtful, null, 1 / NUMBER_SENT);
   else $("photo").decode().then(() => seq === sent && drawBoxes(reading.digits, doubtful, $("photo")), () => {});
   $("notes").replaceChildren(...reading.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
@@ -49,7 +52,38 @@ function digitCard(reading, index, doubtful) {
   for (let digit = 0; digit < 10; digit++) bars.append(barRow(digit));
   fillBars(bars, reading);
   card.append(caption, seen, bars);
+  if (reading.image) {
+    Object.assign(card, { tabIndex: 0, title: "Look inside the network at this digit" });
+    card.setAttribute("role", "button");
+    card.setAttribute("aria-label", `Digit ${index + 1}: ${reading.digit}, ${percent(reading.probability)}; look inside`);
+    card.addEventListener("click", () => explainDigit(card, reading, index));
+    card.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" && event.key !== " ") return;
+      event.preventDefault();
+      explainDigit(card, reading, index);
+    });
+  }
   return card;
+}
+
+// The panel looks inside one digit: its 28×28 image (what the model saw) sent to /v1/explain as pixels.
+async function explainDigit(card, reading, index) {
+  const seq = ++explainedDigit;
+  for (const other of $("digits").children) other.classList.toggle("explained", other === card);
+  explainPanel.open = true;
+  explainPanel.dataset.state = "busy";
+  const body = { images: [{ pixels: reading.image, scale: 255, name: `digit ${index + 1}` }], include_image: true };
+  const request = { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  try {
+    const response = await fetch("/v1/explain", request);
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+    if (seq === explainedDigit) showExplanation(answer.predictions[0], seq);
+  } catch (error) {
+    if (seq !== explainedDigit) return;
+    $("explain-status").textContent = error.message;
+    explainPanel.dataset.state = "error";
+  }
 }
 
 // Each digit's box on the pad, labelled, with its ten probabilities as small columns along the box's foot.
