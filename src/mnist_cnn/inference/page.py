@@ -60,12 +60,17 @@ def clean(gray: np.ndarray, keep_all: bool = False) -> Page | None:
     keep_all: keep every piece of writing, not just the main digit and what is near it (a number's
     other digits are far marks to a one-digit reading); specks, line leftovers and blobs still go.
     """
+    return clean_variants(gray, (keep_all,))[0]
+
+
+def clean_variants(gray: np.ndarray, keep: tuple[bool, ...]) -> list[Page | None]:
+    """`clean(gray, keep_all)` for each keep_all in `keep`, the light, lines and frames found once for all."""
     import cv2
 
     from mnist_cnn.inference.frames import remove_frames
 
     if min(gray.shape) < MIN_PAGE_SIDE or not needs_cleaning(gray) or not _dark_ink_on_light(gray):
-        return None
+        return [None] * len(keep)
     scale = min(1.0, ANALYSIS_SIDE / max(gray.shape))
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
     page = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if scale < 1 else gray.astype(np.float32)
@@ -87,12 +92,12 @@ def clean(gray: np.ndarray, keep_all: bool = False) -> Page | None:
         notes.append("frame around the digit removed")
         printed |= bands
     strict = bool(lines) or uneven or bool(frames)
-    kept, dropped = _main_ink(ink, threshold, strict=strict, printed=printed, keep_all=keep_all)
-    if dropped:
-        notes.append(f"{dropped} stray mark{'s' if dropped > 1 else ''} ignored")
-    if not notes:
-        return None
-    return Page((1.0 - kept).astype(np.float32), tuple(notes))
+    pages: list[Page | None] = []
+    for keep_all in keep:
+        kept, dropped = _main_ink(ink, threshold, strict=strict, printed=printed, keep_all=keep_all)
+        told = notes + ([f"{dropped} stray mark{'s' if dropped > 1 else ''} ignored"] if dropped else [])
+        pages.append(Page((1.0 - kept).astype(np.float32), tuple(told)) if told else None)
+    return pages
 
 
 def needs_cleaning(gray: np.ndarray) -> bool:

@@ -84,9 +84,9 @@ class Layout:
         return np.stack(parts).astype(np.float32)[..., np.newaxis]
 
 
-def single(gray: np.ndarray) -> Layout:
-    """Today's one-digit reading as a layout (the box is the whole image)."""
-    result = imaging.preprocess_array(gray)
+def single(gray: np.ndarray, result: imaging.Preprocessed | None = None) -> Layout:
+    """Today's one-digit reading as a layout (the box is the whole image); `result`: already computed."""
+    result = imaging.preprocess_array(gray) if result is None else result
     box = (0, 0, int(gray.shape[1]), int(gray.shape[0]))
     return Layout([[Candidate([Part(box, result.image, list(result.notes))])]], [], single=True)
 
@@ -104,7 +104,7 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
         raise ImageError(f"expected a 2-D grayscale image, got an array of shape {g.shape}")
     if max(g.shape) <= imaging.FIELD:
         return single(g)  # an MNIST-sized picture holds one digit
-    ink, notes = imaging.writing(g, keep_all=True)
+    ink, notes, today = imaging.writing(g)
     scale = (g.shape[1] / ink.shape[1], g.shape[0] / ink.shape[0])
     count, labels, stats, _ = cv2.connectedComponentsWithStats((ink > 0).astype(np.uint8), connectivity=8)
     if count <= 1:
@@ -134,7 +134,7 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     mark_notes = [f"{marks} small mark{'s' if marks > 1 else ''} ignored"] if marks else []
     kept.sort(key=lambda item: (item[0][0] + item[0][2]) / 2)
     if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= MAY_TOUCH * (kept[0][0][3] - kept[0][0][1]):
-        return single(g)  # one narrow group: exactly today's one-digit path (its notes included)
+        return single(g, today())  # one narrow group: exactly today's one-digit path (its notes included)
     typical = _typical_width([box for box, _ in kept], height)
     out = []
     for box, grp in kept:
@@ -143,8 +143,8 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
         out.append(_candidates(group_ink, box, scale, typical))
     if len(out) == 1:
         # One wide group (touching digits, or one broad digit): read whole exactly as today.
-        today = single(g).groups[0][0].parts[0]
-        out[0][0] = Candidate([Part(_scaled(kept[0][0], scale), today.image, today.notes)], out[0][0].prior)
+        whole = today()
+        out[0][0] = Candidate([Part(_scaled(kept[0][0], scale), whole.image, list(whole.notes))], out[0][0].prior)
     return Layout(out, notes + mark_notes)
 
 
