@@ -161,8 +161,12 @@ def test_uploaded_number_photo_reads_42_and_is_boxed_on_the_pad(browsing, tmp_pa
 
 def test_unticking_number_brings_back_the_one_digit_page(browsing):
     page, _ = browsing
-    if page.find_element("id", "number-mode").is_selected():
-        page.find_element("id", "number-mode").click()
+    toggle = page.find_element("id", "number-mode")
+    if not toggle.is_selected():  # start from Number mode whichever test ran before
+        toggle.click()
+    assert page.find_element("id", "pad").get_attribute("width") == "840"
+    toggle.click()
+    assert not toggle.is_selected() and not page.current_url.endswith("#number")
     pad = page.find_element("id", "pad")
     assert (pad.get_attribute("width"), pad.get_attribute("height")) == ("280", "280")
     assert page.find_element("id", "digit").text == "?"
