@@ -131,3 +131,17 @@ def test_json_is_strict_and_leaves_the_arrays_out():
     assert set(data) == {"text", "confidence", "uncertain", "notes", "digits"}
     assert set(data["digits"][0]) == {"box", "digit", "probability", "top_k", "notes"}
     assert len(data["digits"][0]["box"]) == 4 and len(data["digits"][0]["top_k"]) == 3
+
+
+def test_page_cleaning_keeps_every_digit_only_when_asked():
+    from mnist_cnn.inference import page
+
+    gray = write("72", gaps=120)  # far apart: to a one-digit reading the second is a stray mark
+    for row in range(12, HEIGHT, 34):
+        gray[row : row + 2, :] = np.minimum(gray[row : row + 2, :], 0.55)
+    main_only, everything = page.clean(gray), page.clean(gray, keep_all=True)
+    assert any("stray mark" in note for note in main_only.notes)
+    assert not any("stray mark" in note for note in everything.notes)
+    halves = (slice(None, gray.shape[1] // 2), slice(gray.shape[1] // 2, None))
+    assert sorted(main_only.gray[:, half].min() > 0.9 for half in halves) == [False, True]  # one digit erased
+    assert all(everything.gray[:, half].min() < 0.5 for half in halves)  # both kept
