@@ -33,9 +33,9 @@ SMALL = 0.6  # "small": at most this share of the writing's height tall
 MAY_TOUCH = 0.75  # a group wider than this share of its height may be touching digits
 MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
 MAX_CUTS = 7
-WHOLE_WIDE = 1.1  # a group read as one digit pays for every share of its height it is wider than this
+WHOLE_WIDE = 1.2  # a group read as one digit pays for every share of its height it is wider than this
 PART_WIDE = 1.1  # so does a part of a cut group
-WIDER_THAN_OTHERS = 1.4  # and one wider than this many times the line's typical digit
+WIDER_THAN_OTHERS = 1.55  # and one wider than this many times the line's typical digit
 WIDE_COST = 4.0  # log-odds per unit of aspect ratio past those
 RELATIVE_COST = 4.0  # log-odds per typical digit's width past WIDER_THAN_OTHERS
 CUT_COST = 0.3  # log-odds every cut pays: the model reads fragments of a digit confidently too
@@ -127,10 +127,10 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
         (dropped if box[3] - box[1] < LOW * height else kept).append((box, grp))
     if not kept:
         raise ImageError("no digit found (only specks of ink)")
-    _check_one_line([box for box, _ in kept])
+    kept, strays = _one_line(kept)
     if len(kept) > max_digits:
         raise ImageError(f"more than {max_digits} digits ({len(kept)} marks): crop the picture to one number")
-    marks = sum(1 for box, _ in dropped if (box[2] - box[0]) * (box[3] - box[1]) >= MARK_AREA * ink.size)
+    marks = strays + sum(1 for box, _ in dropped if (box[2] - box[0]) * (box[3] - box[1]) >= MARK_AREA * ink.size)
     mark_notes = [f"{marks} small mark{'s' if marks > 1 else ''} ignored"] if marks else []
     kept.sort(key=lambda item: (item[0][0] + item[0][2]) / 2)
     if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= MAY_TOUCH * (kept[0][0][3] - kept[0][0][1]):
@@ -203,14 +203,30 @@ def _same_digit(a: Box, b: Box, height: float) -> bool:
     return gap <= NEAR_GAP * height and vertical_gap <= NEAR_GAP * height
 
 
-def _check_one_line(boxes: list[Box]) -> None:
-    """Refuse writing on several lines: a number is read from one line."""
-    tall = max(boxes, key=lambda b: b[3] - b[1])
-    band = (tall[1], tall[3])
-    for box in boxes:
-        shared = min(box[3], band[1]) - max(box[1], band[0])
-        if box[3] - box[1] >= 0.5 * (band[1] - band[0]) and shared < OTHER_LINE * (box[3] - box[1]):
-            raise ImageError("several lines of writing: crop the picture to one line (one number)")
+def _one_line(kept: list[tuple[Box, list[int]]]) -> tuple[list[tuple[Box, list[int]]], int]:
+    """The groups on the writing's line; one shorter mark off it joins the digit above or below it, or goes.
+
+    Several marks off the line, or one as tall as the line's digits, are another line of writing:
+    refused, since a number is read from one line. Returns the groups and how many marks were dropped.
+    """
+    top, bottom = float(np.median([b[1] for b, _ in kept])), float(np.median([b[3] for b, _ in kept]))
+    band = max(bottom - top, 1.0)
+    off = [
+        item for item in kept if min(item[0][3], bottom) - max(item[0][1], top) < OTHER_LINE * (item[0][3] - item[0][1])
+    ]
+    if not off:
+        return kept, 0
+    if len(off) > 1 or off[0][0][3] - off[0][0][1] >= 0.8 * band:
+        raise ImageError("several lines of writing: crop the picture to one line (one number)")
+    (box, grp), rest = off[0], [item for item in kept if item is not off[0]]
+    # A piece of a digit cut off by a shadow's edge or a gap: the digit whose columns it shares, just above or below.
+    best = max(rest, key=lambda item: min(item[0][2], box[2]) - max(item[0][0], box[0]), default=None)
+    if best is not None and min(best[0][2], box[2]) - max(best[0][0], box[0]) > 0:
+        gap = max(best[0][1], box[1]) - min(best[0][3], box[3])
+        if gap <= NEAR_GAP * band:
+            merged = (_union([best[0], box]), best[1] + grp)
+            return [merged if item is best else item for item in rest], 0
+    return rest, 1
 
 
 def _typical_width(boxes: list[Box], height: float) -> float:
