@@ -170,6 +170,10 @@ BAD = {
         {"files": {"file": ("a.png", png_bytes(number_image("4")))}, "data": {"mode": "string"}},
         "'mode' must be 'digit' or 'number'",
     ),
+    "mode sent as a file": (
+        {"files": {"file": ("a.png", png_bytes(number_image("4"))), "mode": ("mode.txt", b"number")}},
+        "'mode' must be 'digit' or 'number'",
+    ),
     "blank picture": ({"json": {"images": [{"pixels": BLANK}], "mode": "number"}}, "images[0]: "),
     "3-D pixels": ({"json": {"images": [{"pixels": [BLANK]}], "mode": "number"}}, "expected a 2-D H×W array"),
     "sliver": ({"json": {"images": [{"pixels": [[0.5] * 400] * 4}], "mode": "number"}}, "too thin to hold a digit"),
