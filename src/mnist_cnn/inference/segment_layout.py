@@ -75,6 +75,7 @@ class Layout:
     groups: list[list[Candidate]]
     notes: list[str]
     single: bool = False  # one digit: the only candidate is exactly today's single-digit result
+    source_notes: list[str] = field(default_factory=list)  # what reading the file noted (callers fill it)
 
     def images(self) -> np.ndarray:
         """Every candidate part's 28×28, in order, as one (N, 28, 28, 1) float32 batch."""
