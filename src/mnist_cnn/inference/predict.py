@@ -175,11 +175,7 @@ def _preprocess_one(item: Path | Picture, single: bool = False) -> segment_layou
     try:
         gray, notes = _gray(item)
         found = segment_layout.single(gray) if single else segment_layout.layout(gray)
-        if found.single:  # today's notes, in today's order: decoding's, then preprocessing's
-            part = found.groups[0][0].parts[0]
-            part.notes = notes + part.notes
-        else:
-            found.notes = notes + found.notes
+        found.source_notes = notes  # first in the answer's notes, as today: decoding's, then preprocessing's
         return found
     except imaging.ImageError as exc:
         return exc
@@ -250,12 +246,12 @@ def run(
         except imaging.ImageError as exc:  # more digits than a number may hold, once touching ones are split
             report.fail(path.name if isinstance(path, Picture) else path, str(exc))
             continue
-        report.predictions.append(_prediction(path, reading, save_dir, used))
+        report.predictions.append(_prediction(path, reading, found.source_notes, save_dir, used))
     return report
 
 
 def _prediction(
-    path: Path | Picture, reading: segment.NumberReading, save_dir: Path | None, used: set[str]
+    path: Path | Picture, reading: segment.NumberReading, source_notes: list[str], save_dir: Path | None, used: set[str]
 ) -> Prediction:
     """One input's answer: a single digit exactly as ever, a number with its digits besides."""
     name = path.name if isinstance(path, Picture) else str(path)
@@ -269,8 +265,8 @@ def _prediction(
               "digit_files": saved}  # fmt: skip
     if len(reading.digits) == 1:
         d = reading.digits[0]
-        return Prediction(digit=d.digit, probability=d.probability, top_k=d.top_k, notes=list(d.notes),
+        return Prediction(digit=d.digit, probability=d.probability, top_k=d.top_k, notes=source_notes + d.notes,
                           preprocessed=saved[0] if saved else None, image=d.image, probabilities=d.probabilities,
                           **common)  # fmt: skip
-    notes = list(reading.notes)
+    notes = source_notes + reading.notes
     return Prediction(digit=None, probability=reading.confidence, top_k=[], notes=notes, **common)

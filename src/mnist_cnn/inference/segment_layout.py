@@ -25,6 +25,7 @@ from mnist_cnn.inference.segment_cuts import find_cuts
 
 DUST = 0.1  # marks smaller than this share of the writing's height are dust, not even pieces of a digit
 MAX_MARKS = 200  # marks grouped at most (the largest); more is grain, not writing
+FAINT = 0.6  # a mark whose ink is lighter than this share of the darkest mark's is not writing
 LOW = 0.45  # a mark (after merging) lower than this share of the writing's height is not a digit
 OVERLAP = 0.5  # pieces whose column ranges overlap by this share of the narrower one are one digit
 INSIDE = 0.85  # two tall marks are one digit only when one lies within this share of the other's columns
@@ -75,6 +76,7 @@ class Layout:
     groups: list[list[Candidate]]
     notes: list[str]
     single: bool = False  # one digit: the only candidate is exactly today's single-digit result
+    source_notes: list[str] = field(default_factory=list)  # what reading the file noted (callers fill it)
 
     def images(self) -> np.ndarray:
         """Every candidate part's 28×28, in order, as one (N, 28, 28, 1) float32 batch."""
@@ -121,10 +123,12 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     group_boxes = [_union([boxes[i] for i in grp]) for grp in groups]
     height = _writing_height(group_boxes, np.array([areas[grp].sum() for grp in groups]))
     kept, dropped = [], []
-    for grp in groups:
-        box = _union([boxes[i] for i in grp])
+    # One pen writes a number: a mark much fainter than the darkest is a shadow's or a line's leftover.
+    darkness = [_darkness(ink, labels, box, grp) for box, grp in zip(group_boxes, groups, strict=True)]
+    for grp, dark, box in zip(groups, darkness, group_boxes, strict=True):
         # A number's digits stand about as tall as each other; lower marks are specks, dashes, leftovers.
-        (dropped if box[3] - box[1] < LOW * height else kept).append((box, grp))
+        low, faint = box[3] - box[1] < LOW * height, dark < FAINT * max(darkness)
+        (dropped if low or faint else kept).append((box, grp))
     if not kept:
         raise ImageError("no digit found (only specks of ink)")
     kept, strays = _one_line(kept)
@@ -146,6 +150,12 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
         whole = today()
         out[0][0] = Candidate([Part(_scaled(kept[0][0], scale), whole.image, list(whole.notes))], out[0][0].prior)
     return Layout(out, notes + mark_notes)
+
+
+def _darkness(ink: np.ndarray, labels: np.ndarray, box: Box, grp: list[int]) -> float:
+    """How dark a group's ink is: the 90th percentile of its pixels (read within its box)."""
+    window = (slice(box[1], box[3]), slice(box[0], box[2]))
+    return float(np.percentile(ink[window][np.isin(labels[window], np.asarray(grp) + 1)], 90))
 
 
 def _stat_box(stat: np.ndarray) -> Box:
