@@ -3,7 +3,7 @@
 "use strict";
 
 // Number mode sends the pad at half size (420×140): a digit is still ~80 px tall, four times the model's 20 px box,
-// for the same accuracy and less server work (76 vs 87 ms of CPU a request: docs/serve.md, bench_serve_numbers.py).
+// for the same accuracy and less server work (78 vs 107 ms of CPU a request: docs/serve.md, bench_serve_numbers.py).
 const NUMBER_SENT = 1 / 2;
 const ACCENT = "#2f6fde";
 const DOUBT = "#c2410c"; // the least sure digit of an uncertain reading
