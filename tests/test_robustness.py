@@ -83,13 +83,12 @@ def test_table_losses_are_against_the_undistorted_accuracy(monkeypatch):
 
 
 @pytest.mark.smoke
-def test_evaluate_robustness_writes_table_json_and_plot(tmp_path, mnist, run_cli, monkeypatch):
-    from conftest import SMOKE
+def test_evaluate_robustness_writes_table_json_and_plot(tmp_path, mnist, smoke_run, run_cli, monkeypatch):
+    import shutil
 
     monkeypatch.setattr(robustness, "PREPROCESS_IMAGES", 50)
-    runs = tmp_path / "runs"
-    assert run_cli("train", "--config", str(SMOKE), "--runs-dir", str(runs), "--set", "train.epochs=1").code == 0
-    (run,) = runs.iterdir()
+    run = tmp_path / smoke_run.root.name  # a copy of the shared smoke run: evaluate writes into it
+    shutil.copytree(smoke_run.root, run)
     result = run_cli("evaluate", str(run), "--robustness", "--json")
     assert result.code == 0, result.err
     report = json.loads(result.out)
