@@ -99,5 +99,11 @@ def test_evaluate_robustness_writes_table_json_and_plot(tmp_path, mnist, smoke_r
     assert rotation[0] > rotation[-1], "a stronger rotation costs more accuracy"
     assert json.loads((run / "robustness.json").read_text()) == table
     assert (run / "plots" / "robustness.png").stat().st_size > 10_000
+    # Without --json the same report is printed as a table: the report just measured is handed back
+    # instead of measuring its 19 distortions again (that part is the call above).
+    from mnist_cnn import evaluate
+
+    monkeypatch.setattr(evaluate, "evaluate", lambda *_args, **_kwargs: report)
     text = run_cli("evaluate", str(run), "--robustness")
-    assert "low resolution" in text.out and "preprocessed" in text.out
+    assert text.code == 0, text.err
+    assert "low resolution" in text.out and "preprocessed" in text.out and "inverted" in text.out
