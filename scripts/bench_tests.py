@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = {"fast": ["-m", "not smoke"], "smoke": ["-m", "smoke"], "all": []}
-DURATION = re.compile(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S+)", re.M)
+DURATION = re.compile(r"^\s*([\d.]+)s (call|setup|teardown)\s+(.+?)\s*$", re.M)
 
 
 def run_once(tier: str, slowest: int) -> dict:
