@@ -145,3 +145,18 @@ def test_page_cleaning_keeps_every_digit_only_when_asked():
     halves = (slice(None, gray.shape[1] // 2), slice(gray.shape[1] // 2, None))
     assert sorted(main_only.gray[:, half].min() > 0.9 for half in halves) == [False, True]  # one digit erased
     assert all(everything.gray[:, half].min() < 0.5 for half in halves)  # both kept
+
+
+def test_each_sample_photo_is_one_group_whose_whole_reading_is_todays():
+    """samples/: one mark each, read whole exactly as today (28×28 and notes); whole or split is the model's call."""
+    from conftest import ROOT
+    from mnist_cnn.inference import segment_layout
+    from mnist_cnn.inference.image_decode import decode_gray, open_checked
+
+    for path in sorted((ROOT / "samples").iterdir()):
+        with open_checked(path) as img:
+            gray, _ = decode_gray(img)
+        found, today = segment_layout.layout(gray), imaging.preprocess_array(gray)
+        assert len(found.groups) == 1, path.name
+        whole = found.groups[0][0].parts[0]
+        assert np.array_equal(whole.image, today.image) and whole.notes == list(today.notes), path.name
