@@ -44,6 +44,7 @@ CROSS_COST = 1.0  # and per stroke it cuts beyond the first (touching digits mee
 FRAGMENT = 0.35  # a cut part shorter than this share of its group's height is never a digit
 SHORT = 0.6  # a cut part shorter than this share of its group's height is likely a fragment
 SHORT_COST = 3.0  # log-odds for a part of no height at all, less for taller ones
+MIN_INK = 0.1  # a cut part holding less than this share of its group's ink is a sliver, not a digit
 MAX_PARTS = 4  # at most this many touching digits in one group
 MARK_AREA = 0.0005  # a dropped mark covering this share of the picture is worth a note
 OTHER_LINE = 0.3  # a group sharing less than this share of its height with the writing's band is another line
@@ -186,13 +187,21 @@ def _group(boxes: list[Box], height: float) -> list[list[int]]:
     while merged and len(groups) > 1:
         merged = False
         unions = [_union([boxes[i] for i in grp]) for grp in groups]
-        for a, b in itertools.combinations(range(len(groups)), 2):
-            if _same_digit(unions[a], unions[b], height):
-                groups[a] = groups[a] + groups[b]
-                del groups[b]
-                merged = True
-                break
+        # The closest pair first: a 5's loose flag lies near the next digit too, but shares its own body's columns.
+        pairs = [(a, b) for a, b in itertools.combinations(range(len(groups)), 2)
+                 if _same_digit(unions[a], unions[b], height)]  # fmt: skip
+        if pairs:
+            a, b = max(pairs, key=lambda pair: _closeness(unions[pair[0]], unions[pair[1]]))
+            groups[a] = groups[a] + groups[b]
+            del groups[b]
+            merged = True
     return groups
+
+
+def _closeness(a: Box, b: Box) -> float:
+    """How much two marks share columns (a share of the narrower one; negative: the gap between them)."""
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    return overlap / max(min(a[2] - a[0], b[2] - b[0]), 1)
 
 
 def _same_digit(a: Box, b: Box, height: float) -> bool:
@@ -259,14 +268,22 @@ def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typ
     cuts = find_cuts(group_ink, max(2, int(MIN_PART * height)), MAX_CUTS)
     lefts = [c.left_of(group_ink.shape) for c in cuts]
     most = min(MAX_PARTS, max(2, int(width / (0.45 * height)) + 1))
+    total_ink, seen = float(group_ink.sum()), set()
     for parts in range(2, most + 1):
         for chosen in itertools.combinations(range(len(cuts)), parts - 1):
             if any(np.any(cuts[a].columns >= cuts[b].columns) for a, b in itertools.pairwise(chosen)):
                 continue  # paths that meet or cross do not make separate digits
             masks = [everything & ~everything, *(lefts[i] for i in chosen), everything]
+            shares = [float(group_ink[right & ~left].sum()) / total_ink for left, right in itertools.pairwise(masks)]
+            if min(shares) < MIN_INK:
+                continue  # a sliver of a stroke beside a whole digit
             pieces = [_part(group_ink, box, right & ~left, scale) for left, right in itertools.pairwise(masks)]
             if any(p is None or p.box[3] - p.box[1] < FRAGMENT * (box[3] - box[1]) * scale[1] for p in pieces):
                 continue  # a sliver or a fragment of a stroke, not a digit
+            boxes = tuple(p.box for p in pieces)  # type: ignore[union-attr]
+            if boxes in seen:
+                continue  # cut paths ending apart but crossing the ink alike give the same digits
+            seen.add(boxes)
             prior = sum(_part_prior(p.box, box, scale) for p in pieces)  # type: ignore[union-attr]
             prior -= sum(CUT_COST + CROSS_COST * max(0, cuts[i].crossings - 1) for i in chosen)
             found.append(Candidate(pieces, prior))  # type: ignore[arg-type]
