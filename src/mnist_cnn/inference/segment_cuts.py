@@ -16,6 +16,8 @@ import numpy as np
 
 STEP_ASIDE = 0.15  # cost of moving one column sideways (ink costs up to 1 a pixel)
 STROKE = 0.5  # ink above this is a stroke when counting what a cut crosses
+BAND = 0.12  # a banded cut stays within this share of the height of its starting column
+BAND_STEP = 0.3  # and pays this for each column it moves aside
 GAP = 2  # rows of paper that separate two strokes crossed by a cut
 
 
@@ -35,7 +37,9 @@ def find_cuts(ink: np.ndarray, min_part: int, most: int) -> list[Cut]:
     """Up to `most` cheapest cuts of `ink` (rows × columns, bright ink in [0, 1]), left to right.
 
     Every cut leaves at least `min_part` columns at its bottom on either side, and two cuts end at
-    least `min_part` apart.
+    least `min_part` apart. Two families: paths free to wander (a tail under the next digit), and
+    paths kept within a band around a straight line (free ones slip round the ink's outside and cut
+    deeply overlapping digits only at a slant that ruins both).
     """
     height, width = ink.shape
     if width <= 2 * min_part:
@@ -50,19 +54,64 @@ def find_cuts(ink: np.ndarray, min_part: int, most: int) -> list[Cut]:
         moves[row] = choice.astype(np.int8) - 1
         cost = stacked[choice, np.arange(width)] + ink[row]
     inner = np.arange(min_part, width - min_part)
-    order = inner[np.argsort(cost[inner], kind="stable")]
-    ends: list[int] = []
-    for column in order:
-        if all(abs(int(column) - e) >= min_part for e in ends):
-            ends.append(int(column))
-        if len(ends) == most:
-            break
     cuts: list[Cut] = []
-    for end in sorted(ends):
-        cut = _trace(moves, end, ink)
-        if not any(np.array_equal(cut.columns, other.columns) for other in cuts):
-            cuts.append(cut)  # paths from neighbouring ends often merge into one
+    for end in _spread(inner[np.argsort(cost[inner], kind="stable")], min_part, most):
+        _add(cuts, _trace(moves, end, ink))
+    for cut in _banded(ink, min_part, most):
+        _add(cuts, cut)
+    cuts.sort(key=lambda c: float(c.columns.mean()))
     return cuts
+
+
+def _spread(order: np.ndarray, apart: int, most: int) -> list[int]:
+    """The first `most` columns of `order` that lie at least `apart` from every one taken before."""
+    taken: list[int] = []
+    for column in order:
+        if all(abs(int(column) - t) >= apart for t in taken):
+            taken.append(int(column))
+        if len(taken) == most:
+            break
+    return taken
+
+
+def _add(cuts: list[Cut], cut: Cut) -> None:
+    if not any(np.array_equal(cut.columns, other.columns) for other in cuts):
+        cuts.append(cut)  # paths from neighbouring ends often merge into one
+
+
+def _banded(ink: np.ndarray, min_part: int, most: int) -> list[Cut]:
+    """The cheapest paths each staying within BAND of the height around its starting column.
+
+    One DP for every start at once: state (start, offset from it), so it is a few NumPy steps per row.
+    """
+    height, width = ink.shape
+    reach = max(1, int(BAND * height))
+    starts = np.arange(min_part, width - min_part)
+    offsets = np.arange(-reach, reach + 1)
+    columns = starts[:, None] + offsets[None, :]
+    inside = (columns >= 0) & (columns < width)
+    safe = np.clip(columns, 0, width - 1)
+    cost = np.where(inside, ink[0][safe], np.inf)
+    moves = np.zeros((height, *columns.shape), np.int8)
+    pad = np.full((len(starts), 1), np.inf)
+    for row in range(1, height):
+        left = np.concatenate([pad, cost[:, :-1]], axis=1) + BAND_STEP
+        right = np.concatenate([cost[:, 1:], pad], axis=1) + BAND_STEP
+        stacked = np.stack([left, cost, right])
+        choice = np.argmin(stacked, axis=0)
+        moves[row] = choice.astype(np.int8) - 1
+        cost = np.take_along_axis(stacked, choice[None], axis=0)[0] + np.where(inside, ink[row][safe], np.inf)
+    best = np.argmin(cost, axis=1)
+    total = cost[np.arange(len(starts)), best]
+    out = []
+    for index in _spread(np.argsort(total, kind="stable"), min_part, most):
+        offset = int(best[index])
+        path = np.empty(height, np.int64)
+        for row in range(height - 1, -1, -1):
+            path[row] = starts[index] + offsets[offset]
+            offset += int(moves[row, index, offset]) if row else 0
+        out.append(_cut(path, ink))
+    return out
 
 
 def _trace(moves: np.ndarray, end: int, ink: np.ndarray) -> Cut:
@@ -73,6 +122,12 @@ def _trace(moves: np.ndarray, end: int, ink: np.ndarray) -> Cut:
     for row in range(height - 1, -1, -1):
         columns[row] = column
         column += int(moves[row, column]) if row else 0
+    return _cut(columns, ink)
+
+
+def _cut(columns: np.ndarray, ink: np.ndarray) -> Cut:
+    """A path as a Cut, counting the strokes it crosses."""
+    height = ink.shape[0]
     solid = ink[np.arange(height), columns] > STROKE
     # A gap of a pixel or two inside a stroke (the path grazing its rim) is not a second stroke.
     rows = np.flatnonzero(solid)

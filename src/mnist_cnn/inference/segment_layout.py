@@ -277,13 +277,12 @@ def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typ
             shares = [float(group_ink[right & ~left].sum()) / total_ink for left, right in itertools.pairwise(masks)]
             if min(shares) < MIN_INK:
                 continue  # a sliver of a stroke beside a whole digit
+            if (same := tuple(round(share, 6) for share in shares)) in seen:
+                continue  # cut paths apart only on paper share the ink alike: the same digits
+            seen.add(same)
             pieces = [_part(group_ink, box, right & ~left, scale) for left, right in itertools.pairwise(masks)]
             if any(p is None or p.box[3] - p.box[1] < FRAGMENT * (box[3] - box[1]) * scale[1] for p in pieces):
                 continue  # a sliver or a fragment of a stroke, not a digit
-            boxes = tuple(p.box for p in pieces)  # type: ignore[union-attr]
-            if boxes in seen:
-                continue  # cut paths ending apart but crossing the ink alike give the same digits
-            seen.add(boxes)
             prior = sum(_part_prior(p.box, box, scale) for p in pieces)  # type: ignore[union-attr]
             prior -= sum(CUT_COST + CROSS_COST * max(0, cuts[i].crossings - 1) for i in chosen)
             found.append(Candidate(pieces, prior))  # type: ignore[arg-type]
