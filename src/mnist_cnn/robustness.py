@@ -172,7 +172,8 @@ def numbers(
     pairs touching, a quarter of the digits with a broken stroke). A digit counts as right when it
     is in its place in the reading (the longest in-order match against the truth: a lost or an
     extra digit costs only itself). A photo where no number is found counts as all wrong.
-    plan: the rows as (paper kind, digits) pairs, when not the ones above.
+    plan: the rows as (paper kind, digits) pairs, when not the ones above; a third item, when
+    given, is the share of digits with a broken stroke (instead of a quarter).
     """
     from mnist_cnn import number_photos
     from mnist_cnn.inference.image_decode import decode_gray
@@ -184,12 +185,15 @@ def numbers(
     rows = []
     if plan is None:
         plan = [("plain", n) for n in NUMBER_LENGTHS] + [(k, 4) for k in number_photos.KINDS if k != "plain"]
-    for row_index, (kind, length) in enumerate(plan):
+    for row_index, (kind, length, *rest) in enumerate(plan):
+        broken = float(rest[0]) if rest else number_photos.BROKEN
         strings = number_photos.draw_strings(per_row, labels, seed=row_index, lengths=(length,))
         right = digits_right = missed = 0
         times = []
         for i, chosen in enumerate(strings):
-            shot = number_photos.number_photo(images[chosen], labels[chosen], kind, seed=1000 * row_index + i)
+            shot = number_photos.number_photo(
+                images[chosen], labels[chosen], kind, seed=1000 * row_index + i, broken=broken
+            )
             started = time.perf_counter()
             try:
                 text = read_number(decode_gray(shot.image)[0], classifier).text
@@ -198,7 +202,8 @@ def numbers(
             times.append(time.perf_counter() - started)
             right += text == shot.text
             digits_right += _digits_in_place(text, shot.text)
-        rows.append({"paper": kind, "digits": length, "strings": len(strings), "string_accuracy": right / len(strings),
+        rows.append({"paper": kind, "digits": length, "broken_strokes": broken, "strings": len(strings),
+                     "string_accuracy": right / len(strings),
                      "digit_accuracy": digits_right / (length * len(strings)), "no_number_found": missed,
                      "median_read_ms": 1000 * float(np.median(times))})  # fmt: skip
     return {"rows": rows}
