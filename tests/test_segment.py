@@ -160,3 +160,12 @@ def test_each_sample_photo_is_one_group_whose_whole_reading_is_todays():
         assert len(found.groups) == 1, path.name
         whole = found.groups[0][0].parts[0]
         assert np.array_equal(whole.image, today.image) and whole.notes == list(today.notes), path.name
+
+
+def test_a_loose_piece_joins_the_mark_whose_columns_it_shares_not_the_nearest_first():
+    from mnist_cnn.inference.segment_layout import _group
+
+    # A 5's flag, loose, between its body (whose columns it half shares) and the next digit (a
+    # small gap to the right): listed first, the next digit must not take the flag.
+    boxes = [(50, 0, 80, 60), (15, 0, 45, 10), (0, 20, 30, 60)]
+    assert sorted(sorted(g) for g in _group(boxes, 60.0)) == [[0], [1, 2]]
