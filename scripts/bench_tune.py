@@ -6,7 +6,10 @@ Full size (what the issue asks; hours of CPU on a 2-core machine):
         filters) for configs/chollet.yaml at 5 epochs on all of MNIST: (A) median pruning, 1 worker,
         (B) no pruning, 1 worker, (C) median pruning, 2 workers; then the best config of A and
         configs/chollet.yaml re-trained over 5 seeds, test accuracy mean ± sd.
-Reduced size (fits a shared machine in well under an hour):
+Subset size (30 trials x 5 epochs on 3,000 training images; under an hour on the shared 2-core machine):
+    python scripts/bench_tune.py --size subset --set reproducibility.intra_op_threads=1 \
+        --set reproducibility.inter_op_threads=1 --set output.export=[]
+Reduced size (8 trials x 3 epochs; minutes):
     python scripts/bench_tune.py --size reduced
 Any knob can be set by hand: --trials --epochs --train-subset --test-subset --final-seeds.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {
     "full": {"trials": 30, "epochs": 5, "train_subset": None, "test_subset": None, "final_seeds": 5},
+    "subset": {"trials": 30, "epochs": 5, "train_subset": 3000, "test_subset": 2000, "final_seeds": 5},
     "reduced": {"trials": 8, "epochs": 3, "train_subset": 3000, "test_subset": 2000, "final_seeds": 3},
 }
 
@@ -37,11 +42,18 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])))
 
 
-def _cli(*args: str) -> float:
-    """Wall seconds of one CLI command (its output goes to the terminal, for the record)."""
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every finished descendant, waited for down the tree
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cli(*args: str) -> dict:
+    """Wall and CPU seconds of one CLI command, and the machine's load around it (output to the terminal)."""
+    started, cpu, load = time.perf_counter(), _children_cpu(), os.getloadavg()[0]
     subprocess.run([sys.executable, "-m", "mnist_cnn.cli", *args], check=True, env=_env(), stdout=sys.stderr)
-    return time.perf_counter() - started
+    # CPU seconds do not depend on what else the machine runs, wall seconds do: both are reported.
+    return {"wall_seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(_children_cpu() - cpu, 1),
+            "load_1min": [round(load, 2), round(os.getloadavg()[0], 2)]}  # fmt: skip
 
 
 def _report(tune_dir: Path) -> dict:
@@ -59,13 +71,13 @@ def study(where: Path, name: str, knobs: dict, pruner: str, workers: int, startu
     if knobs["test_subset"]:
         sets += ["--set", f"data.subset.test={knobs['test_subset']}"]
     configs = ROOT / "configs"
-    seconds = _cli("tune", str(configs / "chollet.yaml"), "--space", str(configs / "space-chollet.yaml"), *sets,
+    timing = _cli("tune", str(configs / "chollet.yaml"), "--space", str(configs / "space-chollet.yaml"), *sets,
                    "--trials", str(knobs["trials"]), "--pruner", pruner, "--workers", str(workers),
                    "--startup-trials", str(startup), "--final-seeds", str(knobs["final_seeds"]), "--no-final",
                    "--tune-dir", str(tune_dir))  # fmt: skip
     report = _report(tune_dir)
     trials = report["trials"]
-    return {"tune_dir": str(tune_dir), "pruner": pruner, "workers": workers, "wall_seconds": round(seconds, 1),
+    return {"tune_dir": str(tune_dir), "pruner": pruner, "workers": workers, **timing,
             "finished": report["finished"], "pruned": sum(t["state"] == "pruned" for t in trials),
             "epochs_trained": sum(t["epochs"] or 0 for t in trials),
             "best_objective": report["best"]["objective"] if report["best"] else None,
@@ -92,14 +104,15 @@ def main() -> None:
         a = study(where, "A-median-1w", knobs, "median", 1, args.startup_trials)
         b = study(where, "B-none-1w", knobs, "none", 1, args.startup_trials)
         c = None if args.skip_two_workers else study(where, "C-median-2w", knobs, "median", 2, args.startup_trials)
-        final_seconds = _cli("tune", "run", a["tune_dir"])
+        final_timing = _cli("tune", "run", a["tune_dir"])
         final = _report(Path(a["tune_dir"]))["final"]
     result = {"size": args.size, "knobs": knobs, "startup_trials": args.startup_trials,
               "command": " ".join(["python scripts/bench_tune.py", *sys.argv[1:]]),
               "A_median_1_worker": a, "B_no_pruning_1_worker": b, "C_median_2_workers": c,
               "pruning_saves": round(1 - a["wall_seconds"] / b["wall_seconds"], 3),
+              "pruning_saves_cpu": round(1 - a["cpu_seconds"] / b["cpu_seconds"], 3),
               "two_workers_speedup": round(a["wall_seconds"] / c["wall_seconds"], 2) if c else None,
-              "final_seconds": round(final_seconds, 1), "final": final}  # fmt: skip
+              "cores": os.cpu_count(), "final_timing": final_timing, "final": final}  # fmt: skip
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
 
@@ -109,13 +122,15 @@ def markdown(r: dict) -> str:
     rows = [("A", "median", r["A_median_1_worker"]), ("B", "none", r["B_no_pruning_1_worker"])]
     if r["C_median_2_workers"]:
         rows.append(("C", "median", r["C_median_2_workers"]))
-    lines = ["| study | pruner | workers | wall time | pruned | epochs trained | best val_accuracy |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| study | pruner | workers | wall time | CPU time | load (1 min, start/end) | pruned | epochs trained "
+             "| best val_accuracy |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for label, pruner, s in rows:
         best = "–" if s["best_objective"] is None else f"{s['best_objective']:.4f}"
         lines.append(f"| {label} | {pruner} | {s['workers']} | {s['wall_seconds'] / 60:.1f} min | "
+                     f"{s['cpu_seconds'] / 60:.1f} min | {s['load_1min'][0]} / {s['load_1min'][1]} | "
                      f"{s['pruned']} of {s['finished']} | {s['epochs_trained']} | {best} |")  # fmt: skip
-    lines += ["", f"Pruning saved {100 * r['pruning_saves']:.0f}% of the wall time."]
+    lines += ["", f"Pruning saved {100 * r['pruning_saves']:.0f}% of the wall time "
+              f"({100 * r['pruning_saves_cpu']:.0f}% of the CPU time)."]  # fmt: skip
     if r["two_workers_speedup"]:
         lines.append(f"Two workers: {r['two_workers_speedup']:.2f}x the speed of one.")
     fin = r["final"]
