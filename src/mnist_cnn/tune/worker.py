@@ -153,7 +153,7 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
     from mnist_cnn.train import runner
     from mnist_cnn.train.callbacks import added_to_fit
     from mnist_cnn.train.console import Console
-    from mnist_cnn.tune.pruning import ReportAndPrune
+    from mnist_cnn.tune.pruning import report_and_prune
 
     slot.mkdir(parents=True, exist_ok=True)
     console = Console(log)
@@ -168,7 +168,7 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
         if run is None or status not in (*manifests.FINISHED, "diverged"):
             _take_settings(_resumed_config(run, cfg) if run is not None else cfg)
             keras.backend.clear_session()  # nothing of an earlier trial (layer names, graphs) leaks into this one
-        with added_to_fit(ReportAndPrune(trial, plan.objective, plan.pruner)):
+        with added_to_fit(report_and_prune(trial, plan.objective, plan.pruner)):
             if run is None:
                 _remove_unstarted(slot)
                 runner.start(cfg, load(cfg), console)
