@@ -105,12 +105,12 @@ def _config(threads: int, deterministic: bool = True) -> config.Config:
 
 def test_a_worker_keeps_its_first_trials_thread_settings_and_hands_other_trials_to_a_fresh_process(monkeypatch):
     monkeypatch.setitem(worker._PROCESS, "settings", None)
-    worker._take_settings(_config(1))
-    worker._take_settings(_config(1))  # the same settings: trained in this process
+    worker.take_settings(_config(1))
+    worker.take_settings(_config(1))  # the same settings: trained in this process
     with pytest.raises(worker.FreshProcessNeeded, match="threads"):
-        worker._take_settings(_config(2))  # TensorFlow cannot change its thread pools once started
+        worker.take_settings(_config(2))  # TensorFlow cannot change its thread pools once started
     with pytest.raises(worker.FreshProcessNeeded):
-        worker._take_settings(_config(1, deterministic=False))  # nor turn op determinism off
+        worker.take_settings(_config(1, deterministic=False))  # nor turn op determinism off
 
 
 def test_trials_skip_export_and_plots_and_keep_their_sampled_values(tmp_path):

@@ -49,7 +49,7 @@ def process_settings(cfg: config.Config) -> tuple:
     return (repro.intra_op_threads, repro.inter_op_threads, repro.deterministic)
 
 
-def _take_settings(cfg: config.Config) -> None:
+def take_settings(cfg: config.Config) -> None:
     """Fix this process's settings at its first trial; FreshProcessNeeded if a later trial needs others."""
     wanted = process_settings(cfg)
     if _PROCESS["settings"] is None:
@@ -166,7 +166,7 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
                 if row.get(plan.objective) is not None:
                     trial.report(float(row[plan.objective]), int(row["epoch"]))
         if run is None or status not in (*manifests.FINISHED, "diverged"):
-            _take_settings(_resumed_config(run, cfg) if run is not None else cfg)
+            take_settings(resumed_config(run, cfg) if run is not None else cfg)
             keras.backend.clear_session()  # nothing of an earlier trial (layer names, graphs) leaks into this one
         with added_to_fit(report_and_prune(trial, plan.objective, plan.pruner)):
             if run is None:
@@ -179,7 +179,7 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
     return run
 
 
-def _resumed_config(run, cfg: config.Config) -> config.Config:
+def resumed_config(run, cfg: config.Config) -> config.Config:
     """The config a resume will train with: the run's own (runner.resume reports it if it is unusable)."""
     try:
         return config.load(run.config)
