@@ -40,7 +40,7 @@ class FreshProcessNeeded(Exception):
 
 # What this process keeps between its trials: MNIST as loaded (checksummed once) and the settings
 # TensorFlow fixed at the first trial. Module state on purpose: it lives exactly as long as the process.
-_PROCESS: dict = {"mnist": {}, "settings": None}
+_PROCESS: dict = {"mnist": {}, "settings": None, "studies": {}}
 
 
 def process_settings(cfg: config.Config) -> tuple:
@@ -78,12 +78,20 @@ def trial_overrides(values: dict, slot: Path, threads: int | None) -> list[str]:
     return sets
 
 
+def _study(tune_dir: Path, plan: studies.TunePlan):
+    """The study, opened once per process (a storage connection pool, not one per trial)."""
+    key = str(Path(tune_dir).resolve())
+    if key not in _PROCESS["studies"]:
+        _PROCESS["studies"][key] = studies.open_study(tune_dir, plan)
+    return _PROCESS["studies"][key]
+
+
 def _claim(tune_dir: Path, plan: studies.TunePlan, stack: contextlib.ExitStack):
     """(study, trial) with its heartbeat running, or (study, None) when there is nothing to ask."""
     import optuna
 
     with studies.ask_lock(tune_dir):
-        study = studies.open_study(tune_dir, plan)
+        study = _study(tune_dir, plan)
         optuna.storages.fail_stale_trials(study)  # dead workers' trials: failed, then re-queued
         tally = studies.counts(study)
         if not tally.get("WAITING") and studies.finished(tally) + tally.get("RUNNING", 0) >= plan.trials:
