@@ -84,6 +84,23 @@ def synthetic_mnist(monkeypatch):
     return synthetic.dataset()
 
 
+def skip_plots(patch: pytest.MonkeyPatch) -> None:
+    """Training draws no plots: for tests of something else, where drawing costs more than their epochs.
+
+    The plots themselves are checked by test_plots.py and on the shared runs (test_train_synthetic, test_smoke).
+    """
+    from mnist_cnn import plots
+
+    for name in [n for n in dir(plots) if n.startswith("plot_")]:
+        patch.setattr(plots, name, lambda *_args, **_kwargs: None)
+
+
+@pytest.fixture
+def no_plots(monkeypatch):
+    """skip_plots for one test (`pytestmark = pytest.mark.usefixtures("no_plots")` for a module)."""
+    skip_plots(monkeypatch)
+
+
 SYNTHETIC_EPOCHS = 2
 # The synthetic reference run: the smoke recipe (it takes the whole synthetic set) with its ONNX export.
 SYNTHETIC_RUN_ARGS = ("--set", f"train.epochs={SYNTHETIC_EPOCHS}", "--set", "output.export=[onnx]")

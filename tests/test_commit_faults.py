@@ -14,9 +14,14 @@ import signal
 
 import pytest
 
-from mnist_cnn import atomic, plots
+from conftest import skip_plots
+from mnist_cnn import atomic
 from mnist_cnn.runs import manifest as manifests
 from mnist_cnn.runs import rundir
+
+# Plots are skipped (the synthetic reference run in test_train_synthetic covers them): drawing costs
+# more than these epochs, and the commit protocol under test does not depend on them.
+pytestmark = pytest.mark.usefixtures("no_plots")
 
 TINY = """
 name: faults
@@ -32,10 +37,7 @@ output: {export: []}
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """The tiny recipe on the synthetic digits, and its uninterrupted run that every faulty one must end equal to.
-
-    Plots are skipped here (the synthetic reference run in test_train_synthetic covers them).
-    """
+    """The tiny recipe on the synthetic digits, and its uninterrupted run that every faulty one must end equal to."""
     import synthetic
     from mnist_cnn.cli import main
     from mnist_cnn.data import acquire
@@ -45,8 +47,7 @@ def tiny(tmp_path_factory):
     recipe.write_text(TINY)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(acquire, "load_mnist", synthetic.load_synthetic)
-        for name in [n for n in dir(plots) if n.startswith("plot_")]:  # drawing costs more than these epochs
-            patch.setattr(plots, name, lambda *_args, **_kwargs: None)
+        skip_plots(patch)
         with contextlib.suppress(SystemExit):
             main(["train", "--config", str(recipe), "--runs-dir", str(folder / "straight")])
         straight = _only_run(folder / "straight")

@@ -118,6 +118,7 @@ def _post(url: str) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.smoke  # a server and its two worker processes: the slow tier
 def test_serve_with_two_workers_keeps_the_verified_model_when_the_file_changes(tmp_path):
     run = onnx_run(tmp_path / "runs" / "r")
     served_file = run / "export" / "model.onnx"

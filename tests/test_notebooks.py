@@ -11,6 +11,7 @@ from conftest import ROOT, cli_subprocess_env
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "python3"
+EPOCHS = 5  # of the interrupted training: four synthetic epochs (seconds) left for the interrupt to land in
 
 
 def test_there_are_notebooks_and_they_are_stored_without_outputs():
@@ -44,19 +45,22 @@ def test_notebook_runs_at_smoke_size(path, tmp_path, monkeypatch, mnist):
     assert (tmp_path / "runs").is_dir() and (tmp_path / "sweeps").is_dir()
 
 
-def test_interrupting_the_kernel_leaves_the_run_interrupted_and_the_kernel_alive(tmp_path, monkeypatch, mnist):
+@pytest.mark.smoke  # a kernel process that trains
+def test_interrupting_the_kernel_leaves_the_run_interrupted_and_the_kernel_alive(tmp_path, monkeypatch):
     """Jupyter's "interrupt kernel" (SIGINT to the kernel) during `mc.train`: the cell fails with
-    KeyboardInterrupt, the run is `interrupted`, and the same kernel then resumes it to the end."""
+    KeyboardInterrupt, the run is `interrupted`, and the same kernel then resumes it to the end.
+
+    The kernel trains on the synthetic digits (tests/synthetic.py): short epochs, the same interrupt."""
     from jupyter_client.manager import start_new_kernel
 
-    for key, value in cli_subprocess_env().items():
+    for key, value in cli_subprocess_env(synthetic=True).items():
         monkeypatch.setenv(key, value)
     runs = tmp_path / "runs"
     km, kc = start_new_kernel(kernel_name=KERNEL, cwd=str(tmp_path))
     try:
         request = kc.execute(
             "import mnist_cnn as mc\n"
-            f"mc.train({str(ROOT / 'configs' / 'smoke.yaml')!r}, {{'train.epochs': 3}}, runs_dir={str(runs)!r})"
+            f"mc.train({str(ROOT / 'configs' / 'smoke.yaml')!r}, {{'train.epochs': {EPOCHS}}}, runs_dir={str(runs)!r})"
         )
         seen, reply_status, error = "", None, None
         deadline = time.monotonic() + 300
@@ -66,7 +70,7 @@ def test_interrupting_the_kernel_leaves_the_run_interrupted_and_the_kernel_alive
                 continue  # start-up and interrupt requests have their own status messages
             if msg["msg_type"] == "stream":
                 seen += msg["content"]["text"]
-                if "Epoch 1/3" in seen and "interrupted" not in seen:
+                if f"Epoch 1/{EPOCHS}" in seen and "interrupted" not in seen:
                     km.interrupt_kernel()
                     seen += "interrupted"
             elif msg["msg_type"] == "error":
@@ -94,7 +98,7 @@ def test_interrupting_the_kernel_leaves_the_run_interrupted_and_the_kernel_alive
         )
         assert reply["content"]["status"] == "ok", reply["content"]
         before, after = "".join(outputs).strip().rsplit(") ", 1)
-        assert before.startswith("('interrupted', ") and after == "completed 3"
+        assert before.startswith("('interrupted', ") and after == f"completed {EPOCHS}"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -254,7 +254,7 @@ def test_page_and_its_assets_ship_in_the_package_and_need_no_network(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
-    for asset in ("/static/app.js", "/static/style.css"):
+    for asset in ("/static/app.js", "/static/number.js", "/static/explain.js", "/static/style.css"):
         assert asset in page.text and client.get(asset).status_code == 200
     for path in Path(STATIC).iterdir():
         text = path.read_text(encoding="utf-8")

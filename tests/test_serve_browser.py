@@ -57,7 +57,11 @@ def assert_shows(shown: dict, answer: dict) -> None:
 
 
 def test_page_shows_the_model_and_works_offline(page, served):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     facts, _ = served
+    # The facts arrive by fetch after the page loads: wait for them rather than race them.
+    WebDriverWait(page, WAIT).until(lambda d: d.find_element("id", "model-facts").text.startswith("Model: "))
     text = page.find_element("id", "model-facts").text
     assert text.startswith(f"Model: {facts.facts['name']} · test accuracy {facts.facts['test_accuracy']:.2%}")
     entries = page.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

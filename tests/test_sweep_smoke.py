@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, SMOKE, cli_subprocess_env, need_package
+import synthetic
+from conftest import CLI, SMOKE, cli_subprocess_env, need_package, skip_plots, train_in_process
+from mnist_cnn.data import acquire
 from mnist_cnn.sweep import plan
 from mnist_cnn.sweep.execute import available_cores
 
@@ -24,6 +26,10 @@ pytestmark = pytest.mark.smoke
 
 SMALL: list[str] = []  # the synthetic set is already small (400 training, 200 test digits)
 ENV = cli_subprocess_env(synthetic=True)
+# Epochs of a trial that is stopped once its first is committed: enough that the stop lands mid-run
+# (one synthetic epoch takes a fraction of a second; Ray passes a stop on within about a second).
+INTERRUPTED_EPOCHS = 6
+RAY_EPOCHS = 8
 
 
 def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -80,9 +86,9 @@ def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path):
 
 def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path):
     sweep_dir = tmp_path / "s"
-    # Twenty short synthetic epochs: after the first is seen, nineteen remain for the interruption to
-    # land in, even when a loaded machine starves this polling loop.
-    epochs = ["--set", "train.epochs=20"]
+    # Six short synthetic epochs: after the first is seen, five remain (seconds) for the interruption
+    # to land in, even when a loaded machine starves this polling loop.
+    epochs = ["--set", f"train.epochs={INTERRUPTED_EPOCHS}"]
     planned = _cli("sweep", str(SMOKE), *SMALL, *epochs, "--seeds", "2",
                    "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
     assert planned.returncode == 0, planned.stderr
@@ -108,17 +114,17 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     runs = _runs(sweep_dir)
     (trial0,), (trial1,) = runs[the_plan.trials[0].id], runs[the_plan.trials[1].id]
-    assert 1 <= _manifest(trial0)["resumes"][0]["from_epoch"] < 20
+    assert 1 <= _manifest(trial0)["resumes"][0]["from_epoch"] < INTERRUPTED_EPOCHS
     assert _manifest(trial0)["status"] == _manifest(trial1)["status"] == "completed"
 
-    standalone = {seed: subprocess.Popen([*CLI, "train", "--config", str(SMOKE), *SMALL, *epochs,
-                                          "--set", f"seed={seed}", "--runs-dir", str(tmp_path / f"standalone-{seed}"),
-                                          "--json"], env=ENV, stdout=subprocess.PIPE, text=True)
-                  for seed in (7, 8)}  # both at once: start-up is most of their time  # fmt: skip
+    # The standalone runs: `mnist-cnn train` in this process (no plots: they are not compared).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(acquire, "load_mnist", synthetic.load_synthetic)
+        skip_plots(patch)
+        standalone = {seed: train_in_process(tmp_path / f"standalone-{seed}", *SMALL, *epochs, "--set", f"seed={seed}")
+                      for seed in (7, 8)}  # fmt: skip
     for seed, trial_run in ((7, trial0), (8, trial1)):
-        out, _ = standalone[seed].communicate(timeout=300)
-        assert standalone[seed].returncode == 0, out
-        alone = Path(json.loads(out)["run_dir"])
+        alone = standalone[seed].root
         assert (alone / "history.csv").read_bytes() == (trial_run / "history.csv").read_bytes()
         weights = {k: v["weights_sha256"] for k, v in _manifest(alone)["checkpoints"].items()}
         assert weights == {k: v["weights_sha256"] for k, v in _manifest(trial_run)["checkpoints"].items()}
@@ -153,7 +159,7 @@ def test_ray_executor_passes_a_stop_to_its_trials_and_keeps_ray_out_of_the_termi
     pending one never starts, stderr holds our one line and nothing of Ray's; a re-run through Ray finishes both."""
     need_package("ray", extra="ray")
     sweep_dir = tmp_path / "s"
-    planned = subprocess.run([*CLI, "sweep", str(SMOKE), "--set", "train.epochs=40", "--seeds", "2",
+    planned = subprocess.run([*CLI, "sweep", str(SMOKE), "--set", f"train.epochs={RAY_EPOCHS}", "--seeds", "2",
                               "--sweep-dir", str(sweep_dir), "--plan-only"],
                              capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
     assert planned.returncode == 0, planned.stderr

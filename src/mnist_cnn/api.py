@@ -171,16 +171,18 @@ def predict(
     save_preprocessed: str | Path | None = None,
     on_error: str = "raise",
     note: Callable[[str], None] | None = None,
+    single: bool = False,
 ):
-    """Digits for files, folders, arrays or Pillow images, with a run, a model file, or the latest finished run."""
+    """Digits (or written numbers) for files, folders, arrays or Pillow images, with a run, a model file, or the latest
+    finished run; `single=True` reads every picture as one digit."""
     from mnist_cnn.inference import modelfiles
 
     if not 1 <= top_k <= 10:
         raise UsageError(f"top_k: expected 1 to 10, got {top_k}")
     if isinstance(model, Run):
-        return model.predict(inputs, top_k, checkpoint, save_preprocessed, on_error)
+        return model.predict(inputs, top_k, checkpoint, save_preprocessed, on_error, single)
     source = modelfiles.resolve(None if model is None else str(model), runs_dir, checkpoint, True, note)
-    return predict_with(source, inputs, top_k, save_preprocessed, on_error)
+    return predict_with(source, inputs, top_k, save_preprocessed, on_error, single=single)
 
 
 def evaluate_model(

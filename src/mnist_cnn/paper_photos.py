@@ -111,17 +111,27 @@ def _draw_sheet(rng: np.random.Generator, seed: int) -> Sheet:
 
 def _ink_mask(digit: np.ndarray, sheet: Sheet) -> np.ndarray:
     """The digit enlarged onto the page: ink coverage in [0, 1] at page size."""
-    import cv2
-
-    big = cv2.resize(np.asarray(digit, np.float32), (sheet.digit_side, sheet.digit_side), interpolation=cv2.INTER_CUBIC)
-    big = cv2.GaussianBlur(np.clip(big, 0, 1), (0, 0), max(0.5, sheet.digit_side / 200))
-    if sheet.thickness:
-        kernel = np.ones((abs(sheet.thickness) * 2 + 1,) * 2, np.uint8)
-        big = cv2.dilate(big, kernel) if sheet.thickness > 0 else cv2.erode(big, kernel)
-    big = np.clip((big - 0.25) / 0.5, 0, 1)  # a pen's edge: MNIST's soft rims become ink or paper
+    big = pen_strokes(digit, sheet.digit_side, sheet.thickness)
     mask = np.zeros((sheet.height, sheet.width), np.float32)
     mask[sheet.top : sheet.top + sheet.digit_side, sheet.left : sheet.left + sheet.digit_side] = big
     return mask
+
+
+def pen_strokes(digit: np.ndarray, side: int, thickness: int) -> np.ndarray:
+    """A 28×28 digit enlarged to side×side as a pen writes it: ink coverage in [0, 1]."""
+    import cv2
+
+    big = cv2.resize(np.asarray(digit, np.float32), (side, side), interpolation=cv2.INTER_CUBIC)
+    big = cv2.GaussianBlur(np.clip(big, 0, 1), (0, 0), max(0.5, side / 200))
+    if thickness:
+        kernel = np.ones((abs(thickness) * 2 + 1,) * 2, np.uint8)
+        big = cv2.dilate(big, kernel) if thickness > 0 else cv2.erode(big, kernel)
+    return np.clip((big - 0.25) / 0.5, 0, 1)  # a pen's edge: MNIST's soft rims become ink or paper
+
+
+def photograph(sheet: Sheet, ink: np.ndarray, kind: str) -> Image.Image:
+    """Any ink mask (page-sized coverage in [0, 1]) on `kind` of paper, as `sheet` draws it."""
+    return _photo(sheet, ink, kind)
 
 
 def _photo(sheet: Sheet, ink: np.ndarray, kind: str) -> Image.Image:

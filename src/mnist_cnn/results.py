@@ -17,7 +17,20 @@ from mnist_cnn.inference.predict import Prediction  # noqa: F401 (the API's pred
 
 
 def prediction_html(p: Prediction) -> str:
-    """One prediction: the 28×28 image the model saw, enlarged, beside the ten probability bars."""
+    """One prediction: the 28×28 the model saw, enlarged, beside the ten probability bars (a number: each digit)."""
+    if p.is_number:
+        cells = "".join(
+            f'<div style="text-align:center">{display.img_tag(display.png_bytes(d.image), 56, True, str(d.digit))}'
+            f"<div>{d.digit} ({100 * d.probability:.0f}%)</div></div>"
+            for d in p.digits
+        )
+        flag = " — uncertain" if p.uncertain else ""
+        notes = "".join(f'<div style="font-size:85%;color:#666">{display.escape(n)}</div>' for n in p.notes)
+        return (
+            f'<div style="{display.CARD_STYLE}"><div><b>{display.escape(p.path)}</b>: '
+            f'<span style="font-size:140%">{p.text}</span> (lowest {100 * p.probability:.1f}%{flag})</div>'
+            f'<div style="display:flex;gap:8px">{cells}</div>{notes}</div>'
+        )
     picture = "" if p.image is None else display.img_tag(display.png_bytes(p.image), 84, pixelated=True, alt=p.path)
     bars = "" if p.probabilities is None else display.probability_bars(p.probabilities, p.digit)
     notes = "".join(f'<div style="font-size:85%;color:#666">{display.escape(n)}</div>' for n in p.notes)
@@ -36,9 +49,14 @@ class Predictions(list):
         self.errors, self.model, self.runtime = errors, model, runtime
 
     @property
-    def digits(self) -> list[int]:
-        """The predicted digit of each input."""
+    def digits(self) -> list[int | None]:
+        """The predicted digit of each input (None where a number of several digits was read)."""
         return [p.digit for p in self]
+
+    @property
+    def texts(self) -> list[str]:
+        """What is written in each input: "7", or a number such as "2026"."""
+        return [p.text for p in self]
 
     def to_json(self) -> dict:
         """What `mnist-cnn predict --json` prints."""
@@ -46,7 +64,7 @@ class Predictions(list):
                 "errors": self.errors}  # fmt: skip
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{p.path}: {p.digit} ({100 * p.probability:.1f}%)" for p in self[:10])
+        shown = ", ".join(f"{p.path}: {p.text or p.digit} ({100 * p.probability:.1f}%)" for p in self[:10])
         more = f", … {len(self) - 10} more" if len(self) > 10 else ""
         errors = f"; {len(self.errors)} unreadable" if self.errors else ""
         return f"Predictions([{shown}{more}]{errors})"

@@ -6,11 +6,13 @@ distortions are made with SciPy and Pillow, independently of the training augmen
 a model is not graded by the same arithmetic it was trained on. Inverted contrast goes through
 `predict`'s preprocessing (which detects the light background), as a photo of dark ink would.
 A paper section photographs the first digits on ruled, squared, margin, shadowed, unevenly lit and boxed
-pages (mnist_cnn.paper_photos) and reads them through the same preprocessing.
+pages (mnist_cnn.paper_photos) and reads them through the same preprocessing; a numbers section writes
+2–6 test digits side by side (mnist_cnn.number_photos) and reads them as `predict` reads a number.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,8 @@ from mnist_cnn.inference.predict import classify
 
 PREPROCESS_IMAGES = 1000  # predict's preprocessing costs ~2-4 ms an image: its column uses the first 1,000
 PAPER_IMAGES = 100  # a page photo costs ~0.1-0.3 s to make and read: each paper kind uses the first 100
+NUMBER_STRINGS = 20  # written numbers per row of the numbers section (~0.2 s each to make and read)
+NUMBER_LENGTHS = (2, 3, 4, 5, 6)
 CENTRE = 13.5
 
 
@@ -158,6 +162,55 @@ def paper(model, images: np.ndarray, labels: np.ndarray) -> dict:
     return {"images": len(images), "rows": rows}
 
 
+def numbers(
+    model, images: np.ndarray, labels: np.ndarray, per_row: int = NUMBER_STRINGS, plan: list | None = None
+) -> dict:
+    """String and per-digit accuracy on photos of written numbers (mnist_cnn.number_photos), read like `predict`.
+
+    Rows: 2–6-digit strings on plain paper, then 4-digit strings on each other kind of paper;
+    `per_row` strings each, made of the given digits (drawn with a fixed seed; 20% of neighbouring
+    pairs touching, a quarter of the digits with a broken stroke). A digit counts as right when it
+    is in its place in the reading (the longest in-order match against the truth: a lost or an
+    extra digit costs only itself). A photo where no number is found counts as all wrong.
+    plan: the rows as (paper kind, digits) pairs, when not the ones above.
+    """
+    from mnist_cnn import number_photos
+    from mnist_cnn.inference.image_decode import decode_gray
+    from mnist_cnn.inference.segment import ImageError, read_number
+
+    def classifier(batch: np.ndarray) -> np.ndarray:
+        return classify(model, batch)
+
+    rows = []
+    if plan is None:
+        plan = [("plain", n) for n in NUMBER_LENGTHS] + [(k, 4) for k in number_photos.KINDS if k != "plain"]
+    for row_index, (kind, length) in enumerate(plan):
+        strings = number_photos.draw_strings(per_row, labels, seed=row_index, lengths=(length,))
+        right = digits_right = missed = 0
+        times = []
+        for i, chosen in enumerate(strings):
+            shot = number_photos.number_photo(images[chosen], labels[chosen], kind, seed=1000 * row_index + i)
+            started = time.perf_counter()
+            try:
+                text = read_number(decode_gray(shot.image)[0], classifier).text
+            except ImageError:
+                text, missed = "", missed + 1
+            times.append(time.perf_counter() - started)
+            right += text == shot.text
+            digits_right += _digits_in_place(text, shot.text)
+        rows.append({"paper": kind, "digits": length, "strings": len(strings), "string_accuracy": right / len(strings),
+                     "digit_accuracy": digits_right / (length * len(strings)), "no_number_found": missed,
+                     "median_read_ms": 1000 * float(np.median(times))})  # fmt: skip
+    return {"rows": rows}
+
+
+def _digits_in_place(read: str, truth: str) -> int:
+    """How many of the true digits the reading has, in order (difflib's matching blocks)."""
+    import difflib
+
+    return sum(block.size for block in difflib.SequenceMatcher(None, read, truth, autojunk=False).get_matching_blocks())
+
+
 def measure(model, images: np.ndarray, labels: np.ndarray, log=print) -> dict:
     """The robustness table for `model` on (images float (N, 28, 28) in [0, 1], labels) as JSON-able data.
 
@@ -180,6 +233,10 @@ def measure(model, images: np.ndarray, labels: np.ndarray, log=print) -> dict:
     sheets = min(PAPER_IMAGES, max(1, few // 10))
     on_paper = paper(model, images[:sheets], labels[:sheets])
     log("  paper: " + ", ".join(f"{r['paper']} → {r['accuracy']:.2%}" for r in on_paper["rows"]))
+    # As many strings per row as the preprocessed column has fifties of images (none for a handful).
+    written = numbers(model, images, labels, per_row=min(NUMBER_STRINGS, few // 50)) if few >= 50 else {"rows": []}
+    log("  numbers: " + ", ".join(f"{r['digits']} digits on {r['paper']} → {r['string_accuracy']:.0%}"
+                                  for r in written["rows"]))  # fmt: skip
     return {
         "test_images": len(images),
         "clean_accuracy": clean,
@@ -187,6 +244,7 @@ def measure(model, images: np.ndarray, labels: np.ndarray, log=print) -> dict:
         "preprocessed_clean_accuracy": clean_pre,
         "rows": rows,
         "paper": on_paper,
+        "numbers": written,
     }
 
 
@@ -210,4 +268,10 @@ def format_table(report: dict) -> str:
         lines.append(f"{'paper':<16}{'accuracy':>10}{'loss':>10}{'no digit found':>16}")
         for r in report["paper"]["rows"]:
             lines.append(f"{r['paper']:<16}{r['accuracy']:>10.2%}{r['loss'] * 100:>7.2f} pp{r['no_digit_found']:>16}")
+    if "numbers" in report:
+        lines.append("Numbers: photos of 2-6 written test digits (20% of pairs touching), read like predict")
+        lines.append(f"{'paper':<16}{'digits':>8}{'strings':>9}{'string acc.':>13}{'digit acc.':>12}")
+        for r in report["numbers"]["rows"]:
+            lines.append(f"{r['paper']:<16}{r['digits']:>8}{r['strings']:>9}{r['string_accuracy']:>13.2%}"
+                         f"{r['digit_accuracy']:>12.2%}")  # fmt: skip
     return "\n".join(lines)

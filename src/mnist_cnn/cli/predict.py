@@ -25,11 +25,14 @@ from mnist_cnn.errors import EXIT_RUNTIME
 @checkpoint_option
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 10), help="How many candidates to show.")
 @click.option(
-    "--save-preprocessed", type=click.Path(file_okay=False), help="Write the 28x28 images the model saw here."
+    "--save-preprocessed",
+    type=click.Path(file_okay=False),
+    help="Write the 28x28 images the model saw here (a number: one per digit).",
 )
+@click.option("--single", is_flag=True, help="Read every image as one digit (no splitting into a number's digits).")
 @json_option
-def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_json) -> None:
-    """Read handwritten digits from image files or folders."""
+def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, single, as_json) -> None:
+    """Read handwritten digits, or whole numbers like "2026", from image files or folders."""
     from mnist_cnn.inference import modelfiles
     from mnist_cnn.runs.run import predict_with
 
@@ -37,16 +40,26 @@ def predict(images, model, runs_dir, checkpoint, top_k, save_preprocessed, as_js
     source = modelfiles.resolve(model, runs_dir, checkpoint, prefer_export=True, note=err)
     if not as_json:
         click.echo(f"Model: {source.describe()}")
-    result = predict_with(source, images, top_k, save_preprocessed, "collect", progress=terminal_progress("Reading"))
+    reading = terminal_progress("Reading")
+    result = predict_with(source, images, top_k, save_preprocessed, "collect", progress=reading, single=single)
     if as_json:
         emit_json(result.to_json())
     else:
         for p in result:
-            others = ", ".join(f"{c['digit']} {c['probability']:.1%}" for c in p.top_k)
-            click.echo(f"{p.path}: {p.digit} ({p.probability:.1%})  top-{len(p.top_k)}: {others}")
+            click.echo(f"{p.path}: {_answer(p)}")
             for note in p.notes:
                 click.echo(f"  note: {note}")
     for error in result.errors:
         err(f"{error['path']}: {error['error']}")
     if result.errors:
         sys.exit(EXIT_RUNTIME)
+
+
+def _answer(p) -> str:
+    """One line: a digit with its candidates (as ever), or a number with its digits and least confidence."""
+    if not p.is_number:
+        others = ", ".join(f"{c['digit']} {c['probability']:.1%}" for c in p.top_k)
+        return f"{p.digit} ({p.probability:.1%})  top-{len(p.top_k)}: {others}"
+    digits = " ".join(str(d.digit) for d in p.digits)
+    flag = "  UNCERTAIN" if p.uncertain else ""
+    return f"{p.text}  (digits {digits}; lowest confidence {p.probability:.2f}){flag}"

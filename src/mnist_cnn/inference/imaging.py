@@ -10,6 +10,7 @@ mass sits at (14, 14); white ink on black, float32 in [0, 1] like the training d
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,20 +69,12 @@ def preprocess_array(gray: np.ndarray, normalise_strokes: bool = True, clean_pag
     clean_page: separate the writing from the page first (inference/page.py: light, printed lines,
     stray marks); off only to measure what that step does (scripts/bench_paper.py).
     """
-    g = np.asarray(gray, dtype=np.float32)
-    if g.ndim != 2:
-        raise ImageError(f"expected a 2-D grayscale image, got an array of shape {g.shape}")
-    check_shape(g.shape[1], g.shape[0])
-    g = np.clip(np.nan_to_num(g, nan=0.0), 0.0, 1.0)
-    g = _resize(g, work_size(g.shape[1], g.shape[0]), Image.Resampling.BOX)
-    notes: list[str] = []
-    cleaned = page.clean(g) if clean_page else None
-    if cleaned is not None:
-        g = cleaned.gray
-        notes.extend(cleaned.notes)
-    if min(g.shape) >= DENOISE_MIN_SIDE and _paper_noise(g) > NOISE_SIGMA:
-        g = _median3(g)
-        notes.append("noisy image: smoothed with a median filter")
+    g, notes = _work_pages(gray, clean_page, (False,))[0]
+    return _finish(g, notes, normalise_strokes)
+
+
+def _finish(g: np.ndarray, notes: list[str], normalise_strokes: bool) -> Preprocessed:
+    """From the cleaned page at work size to the 28×28: polarity, paper level, box, strokes, centre."""
     invert = _light_background(g)
     if g.shape == (FIELD, FIELD) and not invert and _already_mnist(g):
         # MNIST-style input (bright ink on black, 20 px box, centred by mass): resampling it again
@@ -89,14 +82,57 @@ def preprocess_array(gray: np.ndarray, normalise_strokes: bool = True, clean_pag
         return Preprocessed(g.copy(), ())
     if invert:
         notes.append("light background detected: inverted")
-    ink = _isolate_ink(1.0 - g if invert else g)
+    image, more = digit_field(_isolate_ink(1.0 - g if invert else g), normalise_strokes)
+    return Preprocessed(image, tuple(notes + more))
+
+
+def writing(gray: np.ndarray) -> tuple[np.ndarray, list[str], Callable[[], Preprocessed]]:
+    """All the ink of a picture as bright-on-black floats in [0, 1] at work size, remarks, and the one-digit reading.
+
+    The same page cleaning, smoothing, polarity and paper levels as `preprocess_array`, except that
+    the page cleaning keeps every piece of writing (a number's digits), not just the main one. The
+    ink is at most WORK_SIDE (and, when the page was cleaned, page.ANALYSIS_SIDE) wide. The third
+    item computes exactly `preprocess_array(gray)` from the same page analysis (no second cleaning).
+    """
+    (g, notes), (main, main_notes) = _work_pages(gray, True, (True, False))
+    invert = _light_background(g)
+    if invert:
+        notes.append("light background detected: inverted")
+    return _isolate_ink(1.0 - g if invert else g), notes, lambda: _finish(main.copy(), list(main_notes), True)
+
+
+def digit_field(ink: np.ndarray, normalise_strokes: bool = True) -> tuple[np.ndarray, list[str]]:
+    """One digit's isolated ink (bright on black) as MNIST's 28×28: cropped, fitted into 20×20, centred by mass."""
+    notes: list[str] = []
     patch = _fit_box(_crop(ink))
     if normalise_strokes:
         normalised, note = strokes.normalise(patch)
         if note:  # thickening widened the digit: back into the 20 px box
             patch = _fit_box(normalised)
             notes.append(note)
-    return Preprocessed(_centre(patch), tuple(notes))
+    return _centre(patch), notes
+
+
+def _work_pages(gray: np.ndarray, clean_page: bool, keep: tuple[bool, ...]) -> list[tuple[np.ndarray, list[str]]]:
+    """Checked, clipped, reduced to work size, the page cleaned (per keep_all in `keep`) and a noisy one smoothed."""
+    g = np.asarray(gray, dtype=np.float32)
+    if g.ndim != 2:
+        raise ImageError(f"expected a 2-D grayscale image, got an array of shape {g.shape}")
+    check_shape(g.shape[1], g.shape[0])
+    g = np.clip(np.nan_to_num(g, nan=0.0), 0.0, 1.0)
+    g = _resize(g, work_size(g.shape[1], g.shape[0]), Image.Resampling.BOX)
+    cleaned = page.clean_variants(g, keep) if clean_page else [None] * len(keep)
+    out: list[tuple[np.ndarray, list[str]]] = []
+    for variant in cleaned:
+        if out and variant is None and cleaned[0] is None:
+            out.append((out[0][0], list(out[0][1])))  # nothing cleaned: the same page
+            continue
+        work, notes = (variant.gray, list(variant.notes)) if variant is not None else (g, [])
+        if min(work.shape) >= DENOISE_MIN_SIDE and _paper_noise(work) > NOISE_SIGMA:
+            work = _median3(work)
+            notes.append("noisy image: smoothed with a median filter")
+        out.append((work, notes))
+    return out
 
 
 def save_preprocessed(image: np.ndarray, path: str | os.PathLike) -> None:

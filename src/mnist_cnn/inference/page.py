@@ -38,6 +38,7 @@ LIGHT_KERNEL = 1 / 4  # of the shorter side: the closing removes strokes up to t
 UNEVEN = 0.12  # the paper's brightness varies by more than this (p2..p98, relative): light corrected
 NEAR = 0.25  # pieces within this share of the digit's size from it belong to it
 BLOB = 1.5  # a component this many times wider than the digit's strokes is a blob, not a piece of it
+BLOB_OF_NUMBER = 3.0  # as BLOB, when every digit of a number is kept
 SPECK = 0.0002  # components smaller than this share of the image are specks
 MIN_INK = 0.4  # on a cleaned page, writing darkens the paper by at least this much (leftovers do not)
 
@@ -50,19 +51,26 @@ class Page:
     notes: tuple[str, ...]
 
 
-def clean(gray: np.ndarray) -> Page | None:
+def clean(gray: np.ndarray, keep_all: bool = False) -> Page | None:
     """The page with its writing alone on flat white paper, or None where nothing needed cleaning.
 
     `gray` is a 2-D float array in [0, 1], 1 = white. Only pages of dark ink on light paper at
     least MIN_PAGE_SIDE on each side are considered. Raises ImageError when the page holds no
     writing at all (a shadow, rulings or specks alone).
+    keep_all: keep every piece of writing, not just the main digit and what is near it (a number's
+    other digits are far marks to a one-digit reading); specks, line leftovers and blobs still go.
     """
+    return clean_variants(gray, (keep_all,))[0]
+
+
+def clean_variants(gray: np.ndarray, keep: tuple[bool, ...]) -> list[Page | None]:
+    """`clean(gray, keep_all)` for each keep_all in `keep`, the light, lines and frames found once for all."""
     import cv2
 
     from mnist_cnn.inference.frames import remove_frames
 
     if min(gray.shape) < MIN_PAGE_SIDE or not needs_cleaning(gray) or not _dark_ink_on_light(gray):
-        return None
+        return [None] * len(keep)
     scale = min(1.0, ANALYSIS_SIDE / max(gray.shape))
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
     page = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if scale < 1 else gray.astype(np.float32)
@@ -83,12 +91,13 @@ def clean(gray: np.ndarray) -> Page | None:
     if frames:
         notes.append("frame around the digit removed")
         printed |= bands
-    kept, dropped = _main_ink(ink, threshold, strict=bool(lines) or uneven or bool(frames), printed=printed)
-    if dropped:
-        notes.append(f"{dropped} stray mark{'s' if dropped > 1 else ''} ignored")
-    if not notes:
-        return None
-    return Page((1.0 - kept).astype(np.float32), tuple(notes))
+    strict = bool(lines) or uneven or bool(frames)
+    pages: list[Page | None] = []
+    for keep_all in keep:
+        kept, dropped = _main_ink(ink, threshold, strict=strict, printed=printed, keep_all=keep_all)
+        told = notes + ([f"{dropped} stray mark{'s' if dropped > 1 else ''} ignored"] if dropped else [])
+        pages.append(Page((1.0 - kept).astype(np.float32), tuple(told)) if told else None)
+    return pages
 
 
 def needs_cleaning(gray: np.ndarray) -> bool:
@@ -249,12 +258,16 @@ def _uneven(paper: np.ndarray, flat: np.ndarray, limit: float = UNEVEN) -> bool:
     return (hi - lo) / max(float(hi), 1e-3) > limit
 
 
-def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarray) -> tuple[np.ndarray, int]:
+def _main_ink(
+    ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarray, keep_all: bool = False
+) -> tuple[np.ndarray, int]:
     """Only the digit's ink: the heaviest component and the pieces near it; how many marks were dropped.
 
     strict: the page was cleaned (light or lines), so leftovers are likely and a page whose best
     component is faint holds no writing. printed: where lines were removed; a component lying
-    mostly there is what is left of a line, not writing. Raises ImageError when nothing is left.
+    mostly there is what is left of a line, not writing. keep_all: every component that is writing
+    (not a speck, a line's leftover or a blob) is kept, near the main one or not.
+    Raises ImageError when nothing is left.
     """
     import cv2
 
@@ -291,7 +304,8 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
         faint_blob = darkness < 1.5 * MIN_INK and width[main] > 0.2 * extent[main]
         if darkness < MIN_INK or faint_blob:  # a shadow's corner or a line's remains: not writing
             raise ImageError("no digit found (only the page: light, lines or specks)")
-    blob = width > BLOB * width[main]
+    # Other digits of a number may be bolder than the heaviest one (a thick 1 beside a thin 8).
+    blob = width > (BLOB_OF_NUMBER if keep_all else BLOB) * width[main]
     x0, y0, x1, y1 = _box(boxes[main])
     group = {main}
     # Pieces near the digit belong to it (a 5's flag, a dry pen's gaps): within NEAR of its main
@@ -302,6 +316,10 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     mx0, my0, mx1, my1 = x0, y0, x1, y1
     for label in range(1, count):
         if label == main or on_lines[label] > 0.6 or blob[label] or (strict and hairline[label]):
+            continue
+        if keep_all:
+            if not specks[label] and (not strict or _dark_enough(ink, labels, label)):
+                group.add(label)
             continue
         bx0, by0, bx1, by1 = _box(boxes[label])
         near = bx0 <= mx1 + margin and bx1 >= mx0 - margin and by0 <= my1 + margin and by1 >= my0 - margin
@@ -319,6 +337,11 @@ def _main_ink(ink: np.ndarray, threshold: float, strict: bool, printed: np.ndarr
     # haze, leftovers of lines and shadows elsewhere are not the digit.
     around = cv2.dilate(keep[labels].astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     return np.where(around, ink, 0.0), dropped
+
+
+def _dark_enough(ink: np.ndarray, labels: np.ndarray, label: int) -> bool:
+    """On a cleaned page, writing is dark; a faint component is a line's or a shadow's leftover."""
+    return float(np.percentile(ink[labels == label], 90)) >= MIN_INK
 
 
 def _peak(ink: np.ndarray) -> float:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn.inference import imaging
+from mnist_cnn.inference import imaging, segment, segment_layout
+from mnist_cnn.inference.segment import DigitReading
 
 PARALLEL_MIN = 64  # fewer files than this are preprocessed in-process
 MAX_WORKERS = 8
@@ -23,13 +24,17 @@ class Prediction:
     """One image's answer (`image` and `probabilities` stay in memory: `to_json` leaves them out)."""
 
     path: str
-    digit: int
-    probability: float
+    digit: int | None  # None for a number of several digits (see `text` and `digits`)
+    probability: float  # for a number: its least sure digit's probability
     top_k: list[dict]
     notes: list[str] = field(default_factory=list)
     preprocessed: str | None = None
     image: np.ndarray | None = field(default=None, repr=False)  # the 28×28 float image the model saw
     probabilities: np.ndarray | None = field(default=None, repr=False)  # all ten, float32
+    text: str = ""  # what is written: "7", or "2026"
+    uncertain: bool = False  # the least sure digit is below the uncertainty threshold
+    digits: list[DigitReading] = field(default_factory=list, repr=False)  # each digit, left to right, with its box
+    digit_files: list[str] = field(default_factory=list, repr=False)  # --save-preprocessed: each digit's 28×28
 
     def _repr_html_(self) -> str:
         """Jupyter's card: the 28×28 image the model saw beside the ten probability bars."""
@@ -37,10 +42,19 @@ class Prediction:
 
         return prediction_html(self)
 
+    @property
+    def is_number(self) -> bool:
+        """True when several digits were read (then `digit` is None and `text` holds them)."""
+        return len(self.digits) > 1
+
     def to_json(self) -> dict:
-        """The JSON record `predict --json` prints."""
+        """The JSON record `predict --json` prints: today's one-digit fields, then the number's."""
+        digits = [d.to_json() for d in self.digits]
+        for entry, saved in zip(digits, self.digit_files, strict=False):
+            entry["preprocessed"] = saved
         return {"path": self.path, "digit": self.digit, "probability": self.probability, "top_k": self.top_k,
-                "notes": self.notes, "preprocessed": self.preprocessed}  # fmt: skip
+                "notes": self.notes, "preprocessed": self.preprocessed, "text": self.text,
+                "confidence": self.probability, "uncertain": self.uncertain, "digits": digits}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -90,8 +104,11 @@ def preprocess_all(
     report: Report,
     meanwhile: Callable[[], object] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[Path], list, np.ndarray, object]:
-    """Preprocess each file (failures go to the report) into a (N, 28, 28, 1) batch.
+    single: bool = False,
+) -> tuple[list[Path], list[segment_layout.Layout], np.ndarray, object]:
+    """Lay out each file's digits (failures go to the report); every candidate's 28×28 in one (N, 28, 28, 1) batch.
+
+    single: every picture is one digit (today's reading, no segmentation).
 
     Many files are spread over worker processes, one per core, and `meanwhile()` (loading the
     model, which means importing TensorFlow: seconds) runs in this process while they work.
@@ -99,17 +116,17 @@ def preprocess_all(
     GIL, and threads measured no faster. Workers are spawned (not forked, which is unsafe once
     TensorFlow's threads exist) and cost ~0.2 s to start, so small batches stay in-process.
     `progress(done, total)` is told as files finish.
-    Returns the kept paths, their results, the batch and what `meanwhile` returned (or None).
+    Returns the kept paths, their layouts, the batch and what `meanwhile` returned (or None).
     """
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     extra = None
     # In-memory pictures are small and cheap: workers (and pickling them across) would only cost.
     if len(files) < PARALLEL_MIN or workers < 2 or any(isinstance(f, Picture) for f in files):
-        outcomes = [_preprocess_one(path) for path in files]
+        outcomes = [_preprocess_one(path, single) for path in files]
     else:
         chunk = max(8, len(files) // (workers * 4))
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = pool.map(_preprocess_one, files, chunksize=chunk)  # submitted now, collected below
+            pending = pool.map(_preprocess_one, files, [single] * len(files), chunksize=chunk)  # collected below
             extra = meanwhile() if meanwhile else None
             outcomes = []
             for outcome in pending:
@@ -123,7 +140,7 @@ def preprocess_all(
         else:
             kept.append(path)
             results.append(outcome)
-    images = np.stack([r.image for r in results])[..., np.newaxis] if results else np.zeros((0, 28, 28, 1), np.float32)
+    images = np.concatenate([r.images() for r in results]) if results else np.zeros((0, 28, 28, 1), np.float32)
     return kept, results, images, extra
 
 
@@ -153,15 +170,25 @@ def gray_from_array(pixels) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _preprocess_one(item: Path | Picture) -> imaging.Preprocessed | imaging.ImageError:
+def _preprocess_one(item: Path | Picture, single: bool = False) -> segment_layout.Layout | imaging.ImageError:
+    """The picture's digits laid out (one digit, exactly as today, where it holds one), or why not."""
     try:
-        if isinstance(item, Picture):
-            if hasattr(item.pixels, "getbands"):
-                return imaging.preprocess_image(item.pixels)
-            return imaging.preprocess_array(gray_from_array(item.pixels))
-        return imaging.preprocess_file(item)
+        gray, notes = _gray(item)
+        found = segment_layout.single(gray) if single else segment_layout.layout(gray)
+        found.source_notes = notes  # first in the answer's notes, as today: decoding's, then preprocessing's
+        return found
     except imaging.ImageError as exc:
         return exc
+
+
+def _gray(item: Path | Picture) -> tuple[np.ndarray, list[str]]:
+    """The picture as gray in [0, 1] (1 = white) and what decoding it noted."""
+    if isinstance(item, Picture):
+        if hasattr(item.pixels, "getbands"):
+            return imaging.decode_gray(item.pixels)
+        return gray_from_array(item.pixels), []
+    with imaging.open_checked(Path(item)) as img:
+        return imaging.decode_gray(img)
 
 
 def classify(model, images: np.ndarray) -> np.ndarray:
@@ -171,9 +198,11 @@ def classify(model, images: np.ndarray) -> np.ndarray:
     return as_runtime(model).probabilities(images)
 
 
-def _saved_name(save_dir: Path, path: Path | Picture, used: set[str]) -> Path:
-    """A unique PNG name in save_dir for `path` (two inputs may share a stem)."""
+def _saved_name(save_dir: Path, path: Path | Picture, used: set[str], place: int | None = None) -> Path:
+    """A unique PNG name in save_dir for `path` (two inputs may share a stem); `place`: a number's digit, from 1."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.name).strip("-") if isinstance(path, Picture) else path.stem
+    if place is not None:
+        stem = f"{stem}-digit{place}"
     name, counter = f"{stem}.png", 2
     while name in used:
         name, counter = f"{stem}-{counter}.png", counter + 1
@@ -187,12 +216,17 @@ def run(
     top_k: int = 3,
     save_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    single: bool = False,
 ) -> Report:
-    """Predict every input. For a few files the model is loaded only if one of them preprocessed
-    cleanly; for many, it is loaded while worker processes preprocess them (`progress` follows them)."""
+    """Predict every input: the number written in it, or with `single` one digit per picture, as ever.
+
+    For a few files the model is loaded only if one of them preprocessed cleanly; for many, it is
+    loaded while worker processes preprocess them (`progress` follows them)."""
     report = Report()
     files = collect(inputs, report)
-    kept, results, images, model = preprocess_all(files, report, meanwhile=model_loader, progress=progress)
+    kept, layouts, images, model = preprocess_all(
+        files, report, meanwhile=model_loader, progress=progress, single=single
+    )
     if not kept:
         return report
     from mnist_cnn.inference.runtimes import NONFINITE, finite_rows
@@ -200,26 +234,39 @@ def run(
     probs = classify(model if model is not None else model_loader(), images)
     finite = finite_rows(probs)
     used: set[str] = set()
-    for path, result, row, ok in zip(kept, results, probs, finite, strict=True):
+    start = 0
+    for path, found in zip(kept, layouts, strict=True):
+        stop = start + len(found.images())
+        rows, ok, start = probs[start:stop], bool(finite[start:stop].all()), stop
         if not ok:  # never a "nan%" answer: the input failed
             report.fail(path, NONFINITE)
             continue
-        order = np.argsort(-row, kind="stable")[:top_k]
-        saved = None
-        if save_dir is not None:
-            target = _saved_name(save_dir, path, used)
-            imaging.save_preprocessed(result.image, target)
-            saved = str(target)
-        report.predictions.append(
-            Prediction(
-                path=path.name if isinstance(path, Picture) else str(path),
-                digit=int(order[0]),
-                probability=float(row[order[0]]),
-                top_k=[{"digit": int(d), "probability": float(row[d])} for d in order],
-                notes=list(result.notes),
-                preprocessed=saved,
-                image=result.image,
-                probabilities=row,
-            )
-        )
+        try:
+            reading = segment.choose(found, rows, top_k=top_k)
+        except imaging.ImageError as exc:  # more digits than a number may hold, once touching ones are split
+            report.fail(path.name if isinstance(path, Picture) else path, str(exc))
+            continue
+        report.predictions.append(_prediction(path, reading, found.source_notes, save_dir, used))
     return report
+
+
+def _prediction(
+    path: Path | Picture, reading: segment.NumberReading, source_notes: list[str], save_dir: Path | None, used: set[str]
+) -> Prediction:
+    """One input's answer: a single digit exactly as ever, a number with its digits besides."""
+    name = path.name if isinstance(path, Picture) else str(path)
+    saved: list[str] = []
+    if save_dir is not None:
+        for index, d in enumerate(reading.digits):
+            target = _saved_name(save_dir, path, used, None if len(reading.digits) == 1 else index + 1)
+            imaging.save_preprocessed(d.image, target)
+            saved.append(str(target))
+    common = {"path": name, "text": reading.text, "uncertain": reading.uncertain, "digits": reading.digits,
+              "digit_files": saved}  # fmt: skip
+    if len(reading.digits) == 1:
+        d = reading.digits[0]
+        return Prediction(digit=d.digit, probability=d.probability, top_k=d.top_k, notes=source_notes + d.notes,
+                          preprocessed=saved[0] if saved else None, image=d.image, probabilities=d.probabilities,
+                          **common)  # fmt: skip
+    notes = source_notes + reading.notes
+    return Prediction(digit=None, probability=reading.confidence, top_k=[], notes=notes, **common)

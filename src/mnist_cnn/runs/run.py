@@ -116,16 +116,19 @@ class Run:
         checkpoint: str | None = None,
         save_preprocessed: str | Path | None = None,
         on_error: str = "raise",
+        single: bool = False,
     ):
         """Digits for image files, folders, NumPy arrays (28×28 or any 2-D gray; (N, H, W) is N) or Pillow images.
 
-        Uses the run's verified ONNX export when it has one (no TensorFlow import), else its checkpoint.
-        An input that cannot be read raises PredictError (`on_error="collect"`: listed in `.errors`).
+        A picture of a written number is read digit by digit (`.text`, `.digits`); `single=True` reads
+        every picture as one digit. Uses the run's verified ONNX export when it has one (no TensorFlow
+        import), else its checkpoint. An input that cannot be read raises PredictError
+        (`on_error="collect"`: listed in `.errors`).
         """
         from mnist_cnn.inference import modelfiles
 
         source = modelfiles.from_run(self.dir, checkpoint, prefer_export=True)
-        return predict_with(source, inputs, top_k, save_preprocessed, on_error, cache=self)
+        return predict_with(source, inputs, top_k, save_preprocessed, on_error, cache=self, single=single)
 
     def evaluate(
         self, checkpoint: str | None = None, robustness: bool = False, data: str | None = None, verbose: bool = False
@@ -219,7 +222,7 @@ def _silent(_message: str) -> None:
 
 
 def predict_with(source, inputs, top_k: int, save_preprocessed, on_error: str, cache: Run | None = None,
-                 progress: Callable[[int, int], None] | None = None):  # fmt: skip
+                 progress: Callable[[int, int], None] | None = None, single: bool = False):  # fmt: skip
     """Predict `inputs` with the model at `source` (a ModelSource): the API's and `mnist-cnn predict`'s one path.
 
     The runtime is loaded once per Run and source; `progress(done, total)` follows many files' preprocessing.
@@ -246,7 +249,7 @@ def predict_with(source, inputs, top_k: int, save_preprocessed, on_error: str, c
     save_dir = Path(save_preprocessed) if save_preprocessed else None
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
-    report = predictor.run(load, inputs, top_k=top_k, save_dir=save_dir, progress=progress)
+    report = predictor.run(load, inputs, top_k=top_k, save_dir=save_dir, progress=progress, single=single)
     if report.errors and on_error == "raise":
         first = report.errors[0]
         raise PredictError(f"{first['path']}: {first['error']}")

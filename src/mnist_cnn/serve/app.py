@@ -8,6 +8,7 @@ request body over the limit is refused before it is read: from its Content-Lengt
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from mnist_cnn.inference.runtimes import NONFINITE, finite_rows
 from mnist_cnn.serve import inputs
 from mnist_cnn.serve.inputs import InputError, PredictRequest
 from mnist_cnn.serve.model import ServedModel
-from mnist_cnn.serve.openapi import EXPLAIN_RESPONSES, HEALTH, OBJECT, PREDICT_RESPONSES, answers
+from mnist_cnn.serve.numbers import read_numbers
+from mnist_cnn.serve.openapi import EXPLAIN_RESPONSES, HEALTH, OBJECT, PREDICT_RESPONSES, answers, predict_openapi
 
 STATIC = Path(__file__).with_name("static")
 MAX_REQUEST_BYTES = 10_000_000
@@ -40,7 +42,7 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
-FORM_FIELDS = ("file", "include_image")
+FORM_FIELDS = ("file", "include_image", "mode")
 MAX_EXPLAIN_IMAGES = 8  # each costs a batch of occluded copies and ~50 KB of feature maps
 EXPLAIN_DESCRIPTION = (
     f"Same inputs as /v1/predict (at most {MAX_EXPLAIN_IMAGES} images). Each prediction gains `explanation`: "
@@ -78,18 +80,24 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
         if broken:  # never a NaN (or a non-JSON answer): the model is at fault, so a 5xx naming the input
             raise InputError(f"{broken[0]}: {NONFINITE}", 500)
         rows = [_row(name, result, p, include_image) for (name, result), p in zip(items, probs, strict=True)]
-        return {"model": served.facts.get("name"), "predictions": rows}
+        return {"model": served.facts.get("name"), "mode": "digit", "predictions": rows}
+
+    def answer_numbers(parsed: Parsed) -> dict[str, Any]:
+        rows = read_numbers(parsed.pictures(), served.runtime, parsed.include_image)
+        return {"model": served.facts.get("name"), "mode": "number", "predictions": rows}
 
     async def in_thread(func, *args):
         if not limiter:
             limiter.append(anyio.CapacityLimiter(limits.threads))
         return await anyio.to_thread.run_sync(func, *args, limiter=limiter[0])
 
-    @app.post("/v1/predict", tags=["predict"], openapi_extra=_predict_openapi(), responses=PREDICT_RESPONSES)
+    @app.post("/v1/predict", tags=["predict"], openapi_extra=predict_openapi(), responses=PREDICT_RESPONSES)
     async def predict(request: Request) -> JSONResponse:
-        """Predict the digit in each image: files (multipart field `file`, repeatable) or JSON."""
-        _, items_of, include_image = await _read_request(request, limits)
-        return JSONResponse(await in_thread(lambda: answer(items_of(), include_image)))
+        """Read the digit (mode 'number': the number) in each image: files (multipart field `file`) or JSON."""
+        parsed = await _read_request(request, limits)
+        if parsed.mode == "number":
+            return JSONResponse(await in_thread(answer_numbers, parsed))
+        return JSONResponse(await in_thread(lambda: answer(parsed.digits(), parsed.include_image)))
 
     explainers: list = []  # the Explainer, made on first use (finding and checking features.onnx)
 
@@ -102,15 +110,17 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
             row["explanation"] = explainers[0].explain(prepared.image, probabilities).with_maps()
         return result
 
-    explain_openapi = _predict_openapi(EXPLAIN_DESCRIPTION)
+    explain_openapi = predict_openapi(EXPLAIN_DESCRIPTION)
 
     @app.post("/v1/explain", tags=["predict"], openapi_extra=explain_openapi, responses=EXPLAIN_RESPONSES)
     async def explain(request: Request) -> JSONResponse:
         """Predict and explain each image: saliency and every conv/pooling layer's feature maps."""
-        count, items_of, include_image = await _read_request(request, limits)
-        if count > MAX_EXPLAIN_IMAGES:
-            raise InputError(f"{count} images: /v1/explain takes at most {MAX_EXPLAIN_IMAGES} per request")
-        return JSONResponse(await in_thread(lambda: explained(items_of(), include_image)))
+        parsed = await _read_request(request, limits)
+        if parsed.mode != "digit":
+            raise InputError("mode 'number' is for /v1/predict: /v1/explain looks inside one digit at a time")
+        if parsed.count > MAX_EXPLAIN_IMAGES:
+            raise InputError(f"{parsed.count} images: /v1/explain takes at most {MAX_EXPLAIN_IMAGES} per request")
+        return JSONResponse(await in_thread(lambda: explained(parsed.digits(), parsed.include_image)))
 
     @app.get("/v1/model", tags=["model"], responses=answers({200: ("The served model's facts", OBJECT)}))
     async def model() -> JSONResponse:
@@ -156,22 +166,42 @@ def too_large(max_bytes: int) -> str:
     return f"request body is larger than the {max_bytes:,}-byte limit (--max-request-bytes)"
 
 
-async def _read_request(request: Request, limits: Limits):
-    """(image count, a function that decodes and preprocesses the images, include_image) for a predict request."""
+@dataclass(frozen=True)
+class Parsed:
+    """A predict request read but not yet decoded: decoding runs in a worker thread, as digits or as pictures."""
+
+    count: int
+    include_image: bool
+    mode: str
+    digits: Callable[[], list[tuple[str, imaging.Preprocessed]]]  # decoded and preprocessed as one digit each
+    pictures: Callable[[], list[tuple[str, inputs.Picture]]]  # decoded only, for number mode
+
+
+async def _read_request(request: Request, limits: Limits) -> Parsed:
+    """The images of a predict request (not decoded yet) and its options; unknown options are refused."""
     if request.query_params:
         name = next(iter(request.query_params))
         raise InputError(f"unknown query parameter '{name}' (options go in the body)")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json":
         body = _parse_json(await request.body())
-        return len(body.images), lambda: inputs.from_json(body, limits.max_pixels), body.include_image
+        return Parsed(
+            len(body.images),
+            body.include_image,
+            body.mode,
+            lambda: inputs.from_json(body, limits.max_pixels),
+            lambda: inputs.pictures_from_json(body, limits.max_pixels),
+        )
     if media == "multipart/form-data":
-        uploads, include_image = await _read_form(request)
+        uploads, options = await _read_form(request)
 
-        def items() -> list[tuple[str, imaging.Preprocessed]]:
+        def digits() -> list[tuple[str, imaging.Preprocessed]]:
             return [(name, inputs.from_bytes(data, limits.max_pixels)) for name, data in uploads]
 
-        return len(uploads), items, include_image
+        def pictures() -> list[tuple[str, inputs.Picture]]:
+            return [(name, inputs.picture_from_bytes(data, limits.max_pixels)) for name, data in uploads]
+
+        return Parsed(len(uploads), options["include_image"], options["mode"], digits, pictures)
     raise InputError(
         f"unsupported content type '{media or 'none'}': send multipart/form-data (image files) or application/json",
         415,
@@ -210,18 +240,24 @@ def _parse_json(body: bytes) -> PredictRequest:
         raise InputError(inputs.validation_message(errors), status) from None
 
 
-async def _read_form(request: Request) -> tuple[list[tuple[str, bytes]], bool]:
-    """The uploaded files (name, bytes) and the include_image flag; unknown fields are refused."""
+async def _read_form(request: Request) -> tuple[list[tuple[str, bytes]], dict[str, Any]]:
+    """The uploaded files (name, bytes) and the options (include_image, mode); unknown fields are refused."""
     uploads: list[tuple[str, bytes]] = []
-    include_image = False
+    options: dict[str, Any] = {"include_image": False, "mode": "digit"}
     async with request.form(max_files=inputs.MAX_IMAGES, max_fields=len(FORM_FIELDS)) as form:
         for key, value in form.multi_items():
             if key not in FORM_FIELDS:
-                raise InputError(f"unknown form field '{key}' (expected 'file', repeatable, and 'include_image')")
+                raise InputError(
+                    f"unknown form field '{key}' (expected 'file', repeatable, 'include_image' and 'mode')"
+                )
             if key == "include_image":
                 if not isinstance(value, str) or value.lower() not in ("true", "false", "1", "0"):
                     raise InputError("'include_image' must be true or false")
-                include_image = value.lower() in ("true", "1")
+                options["include_image"] = value.lower() in ("true", "1")
+            elif key == "mode":
+                if value not in ("digit", "number"):
+                    raise InputError("'mode' must be 'digit' or 'number'")
+                options["mode"] = value
             elif not isinstance(value, UploadFile):
                 raise InputError("'file' must be a file upload, not a text field")
             else:
@@ -229,7 +265,7 @@ async def _read_form(request: Request) -> tuple[list[tuple[str, bytes]], bool]:
                 uploads.append((name, await value.read()))
     if not uploads:
         raise InputError("no image: send one or more files in the multipart field 'file'")
-    return uploads, include_image
+    return uploads, options
 
 
 def _install_error_handlers(app: FastAPI, limits: Limits) -> None:
@@ -256,42 +292,3 @@ def _install_error_handlers(app: FastAPI, limits: Limits) -> None:
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log has details"}, 500)
-
-
-def _predict_openapi(description: str | None = None) -> dict[str, Any]:
-    """Both request bodies for the OpenAPI page (the route reads the body itself), and a description."""
-    schema = PredictRequest.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def inline(node):
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return inline(defs[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [inline(v) for v in node]
-        return node
-
-    multipart = {
-        "type": "object",
-        "properties": {
-            "file": {
-                "type": "array",
-                "items": {"type": "string", "format": "binary"},
-                "minItems": 1,
-                "maxItems": inputs.MAX_IMAGES,
-            },
-            "include_image": {"type": "boolean", "default": False},
-        },
-        "required": ["file"],
-    }
-    extra: dict[str, Any] = {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inline(schema)}, "multipart/form-data": {"schema": multipart}},
-        }
-    }
-    if description:
-        extra["description"] = description
-    return extra

@@ -1,12 +1,23 @@
 // The draw-a-digit page: pointer drawing on a canvas, predictions from /v1/predict, no dependencies.
+// "Number" widens the pad and asks for mode "number" (number.js shows the reading); explain.js draws the panel.
 "use strict";
 
 const DEBOUNCE_MS = 200; // while drawing: ask again once the pen pauses this long
-const STROKE = 1 / 12; // of the pad's side: a 20 px MNIST box then holds 2–3 px strokes, as MNIST's do
+const STROKE = 1 / 12; // of the pad's height: a 20 px MNIST box then holds 2–3 px strokes, as MNIST's do
+const SIDE = 280; // the pad's height (and its width for one digit)
+const WIDE = 3; // number mode: the pad is this many heights wide (four digits at a natural size)
+const HINTS = {
+  digit: ["Draw a digit", "Draw with the mouse, a finger or a pen, or drop a photo of a digit here.",
+    "Drawing area: draw one digit with the mouse, a finger or a pen"],
+  number: ["Write a number", "Write a number left to right (up to 12 digits), or drop a photo of one here.",
+    "Drawing area: write a number left to right with the mouse, a finger or a pen"],
+};
 
 const $ = (id) => document.getElementById(id);
 const pad = $("pad");
 const ctx = pad.getContext("2d");
+const boxes = $("boxes");
+const numberMode = $("number-mode");
 const result = $("result");
 let drawing = false;
 let hasInk = false;
@@ -30,7 +41,7 @@ function point(event) {
 
 function stroke(from, to) {
   ctx.strokeStyle = "#fff";
-  ctx.lineWidth = pad.width * STROKE;
+  ctx.lineWidth = pad.height * STROKE;
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   ctx.beginPath();
@@ -44,6 +55,7 @@ pad.addEventListener("pointerdown", (event) => {
   if (event.pointerType === "mouse" && event.button !== 0) return;
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
+  if (!$("photo").hidden) boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height); // the photo's view
   $("photo").hidden = true;
   drawing = true;
   last = point(event);
@@ -73,13 +85,14 @@ pad.addEventListener("pointercancel", endStroke);
 
 function predictPad() {
   if (!hasInk) return;
-  const body = { images: [{ data_url: pad.toDataURL("image/png"), name: "canvas" }], include_image: true };
+  const body = { images: [{ data_url: padPicture(), name: "canvas" }], include_image: true, mode: mode() };
   ask({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, "canvas");
 }
 
 function predictFile(file) {
   if (!file) return;
   clearPad();
+  boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height); // the last reading's boxes
   const photo = $("photo");
   if (photo.src) URL.revokeObjectURL(photo.src);
   photo.src = URL.createObjectURL(file);
@@ -87,6 +100,7 @@ function predictFile(file) {
   const form = new FormData();
   form.append("file", file, file.name);
   form.append("include_image", "true");
+  form.append("mode", mode());
   ask({ method: "POST", body: form }, "upload");
 }
 
@@ -95,7 +109,7 @@ async function ask(request, source) {
   lastRequest = [request, source];
   result.dataset.state = "busy";
   // With the panel open one request answers both: /v1/explain gives /v1/predict's answer plus the look inside.
-  const explaining = explainPanel.open;
+  const explaining = explainPanel.open && mode() === "digit"; // the look inside is one digit's
   if (explaining) explainPanel.dataset.state = "busy";
   let answer;
   try {
@@ -107,6 +121,7 @@ async function ask(request, source) {
     return;
   }
   if (seq !== sent) return;
+  if (answer.mode === "number") return showNumber(answer.predictions[0], source, seq);
   show(answer.predictions[0], source, seq);
   if (explaining) showExplanation(answer.predictions[0], seq);
 }
@@ -114,18 +129,22 @@ async function ask(request, source) {
 function show(prediction, source, seq) {
   $("digit").textContent = String(prediction.digit);
   $("confidence").textContent = `${percent(prediction.probability)} sure`;
+  fillBars($("bars"), prediction);
+  drawSeen($("seen"), prediction.image);
+  $("notes").replaceChildren(...prediction.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
+  $("error").textContent = "";
+  Object.assign(result.dataset, { state: "done", source, seq: String(seq), digit: String(prediction.digit) });
+}
+
+function fillBars(list, prediction) {
   prediction.probabilities.forEach((p, digit) => {
-    const row = $("bars").children[digit];
+    const row = list.children[digit];
     row.dataset.probability = String(p);
     row.classList.toggle("top", digit === prediction.digit);
     row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
     row.querySelector(".pct").textContent = percent(p);
     row.setAttribute("aria-label", `${digit}: ${percent(p)}`);
   });
-  drawSeen(prediction.image);
-  $("notes").replaceChildren(...prediction.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
-  $("error").textContent = "";
-  Object.assign(result.dataset, { state: "done", source, seq: String(seq), digit: String(prediction.digit) });
 }
 
 function showError(message) {
@@ -134,86 +153,17 @@ function showError(message) {
   if (explainPanel.dataset.state === "busy") explainPanel.dataset.state = "error";
 }
 
-// Feature-map colours: viridis, as in `mnist-cnn explain`'s PNG panels (dark: no activation).
-const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-const RAMP = Array.from({ length: 256 }, (_, v) => {
-  const x = (v / 255) * 4;
-  const i = Math.min(3, Math.floor(x));
-  return VIRIDIS[i].map((a, k) => Math.round(a + (VIRIDIS[i + 1][k] - a) * (x - i)));
-});
-
-function showExplanation(prediction, seq) {
-  const explanation = prediction.explanation;
-  drawSaliency(prediction.image, explanation.saliency.grid);
-  const missing = explanation.feature_maps_missing;
-  $("explain-status").textContent = missing
-    ? `No feature maps: ${missing}`
-    : `Why ${prediction.digit}: the saliency, and what each layer found (one tile per filter; brighter = stronger).`;
-  $("layers").replaceChildren(...explanation.layers.map(layerView));
-  Object.assign(explainPanel.dataset, { state: "done", seq: String(seq), layers: String(explanation.layers.length) });
-}
-
-function drawSaliency(rows, grid) {
-  const canvas = $("saliency").getContext("2d");
-  const pixels = canvas.createImageData(28, 28);
-  const values = grid.flat();
-  const peak = Math.max(...values.map(Math.abs)) || 1;
-  rows.flat().forEach((v, i) => {
-    const grey = 0.25 + (0.5 * v) / 255;
-    const red = Math.min(1, Math.max(0, values[i] / peak));
-    const blue = Math.min(1, Math.max(0, -values[i] / peak));
-    const base = grey * (1 - Math.max(red, blue));
-    pixels.data.set([(base + red) * 255, base * 255, (base + blue) * 255, 255], i * 4);
-  });
-  canvas.putImageData(pixels, 0, 0);
-}
-
-function layerView(layer) {
-  const [height, width, channels] = layer.shape;
-  const bytes = Uint8Array.from(atob(layer.maps), (c) => c.charCodeAt(0));
-  const section = document.createElement("section");
-  section.className = "layer";
-  Object.assign(section.dataset, { layer: layer.name, shape: layer.shape.join("x") });
-  const title = document.createElement("h3");
-  title.append(`${layer.name} `, Object.assign(document.createElement("span"), {
-    textContent: `${layer.kind} · ${channels} maps of ${height}×${width}`,
-  }));
-  const tiles = document.createElement("div");
-  tiles.className = "tiles";
-  for (let c = 0; c < channels; c++) {
-    const tile = Object.assign(document.createElement("canvas"), { width, height, className: "tile" });
-    tile.setAttribute("aria-label", `${layer.name} filter ${c + 1}: peak ${(layer.channel_max[c] ?? 0).toFixed(2)}`);
-    const image = tile.getContext("2d").createImageData(width, height);
-    for (let i = 0; i < width * height; i++) {
-      image.data.set([...RAMP[bytes[c * width * height + i]], 255], i * 4);
-    }
-    tile.getContext("2d").putImageData(image, 0, 0);
-    tiles.append(tile);
-  }
-  section.append(title, tiles);
-  return section;
-}
-
-function clearExplanation() {
-  $("layers").replaceChildren();
-  const canvas = $("saliency").getContext("2d");
-  canvas.fillStyle = "#000";
-  canvas.fillRect(0, 0, 28, 28);
-  $("explain-status").textContent = "Draw a digit to look inside the network.";
-  explainPanel.dataset.state = "idle";
-}
-
 explainPanel.addEventListener("toggle", () => {
   // Opened after a prediction: ask again, this time with the look inside.
-  if (explainPanel.open && lastRequest && result.dataset.state === "done") ask(...lastRequest);
+  if (explainPanel.open && lastRequest && result.dataset.state === "done" && mode() === "digit") ask(...lastRequest);
 });
 
 function percent(p, decimals = 1) {
   return `${(p * 100).toFixed(decimals)}%`;
 }
 
-function drawSeen(rows) {
-  const seen = $("seen").getContext("2d");
+function drawSeen(canvas, rows) {
+  const seen = canvas.getContext("2d");
   const pixels = seen.createImageData(28, 28);
   rows.flat().forEach((v, i) => {
     pixels.data.set([v, v, v, 255], i * 4);
@@ -221,12 +171,31 @@ function drawSeen(rows) {
   seen.putImageData(pixels, 0, 0);
 }
 
+function barRow(digit) {
+  const row = document.createElement("li");
+  row.innerHTML = `<span class="label">${digit}</span><span class="track"><span class="fill"></span></span><span class="pct"></span>`;
+  return row;
+}
+
 function buildBars() {
-  for (let digit = 0; digit < 10; digit++) {
-    const row = document.createElement("li");
-    row.innerHTML = `<span class="label">${digit}</span><span class="track"><span class="fill"></span></span><span class="pct"></span>`;
-    $("bars").append(row);
-  }
+  for (let digit = 0; digit < 10; digit++) $("bars").append(barRow(digit));
+}
+
+function mode() {
+  return numberMode.checked ? "number" : "digit";
+}
+
+// Resizing a canvas clears it, so switching starts afresh; #number in the address keeps the choice on reload.
+function setMode(number) {
+  numberMode.checked = number;
+  document.body.classList.toggle("number", number);
+  pad.width = boxes.width = number ? SIDE * WIDE : SIDE;
+  const [title, hint, label] = HINTS[mode()];
+  document.querySelector("h1").textContent = title;
+  $("hint").textContent = hint;
+  pad.setAttribute("aria-label", label);
+  history.replaceState(null, "", number ? "#number" : location.pathname + location.search);
+  reset();
 }
 
 async function loadFacts() {
@@ -239,7 +208,7 @@ async function loadFacts() {
   }
 }
 
-$("clear").addEventListener("click", () => {
+function reset() {
   clearPad();
   clearTimeout(timer);
   sent++;
@@ -252,13 +221,20 @@ $("clear").addEventListener("click", () => {
     row.querySelector(".pct").textContent = "";
     delete row.dataset.probability;
   }
-  drawSeen(Array(28).fill(Array(28).fill(0)));
+  drawSeen($("seen"), Array(28).fill(Array(28).fill(0)));
+  boxes.getContext("2d").clearRect(0, 0, boxes.width, boxes.height);
+  $("digits").replaceChildren();
+  result.classList.remove("uncertain");
+  delete result.dataset.text;
   $("notes").replaceChildren();
   $("error").textContent = "";
   result.dataset.state = "idle";
   lastRequest = null;
   clearExplanation();
-});
+}
+$("clear").addEventListener("click", reset);
+numberMode.addEventListener("change", () => setMode(numberMode.checked));
+window.addEventListener("hashchange", () => setMode(location.hash === "#number")); // a link to #number switches too
 $("choose").addEventListener("click", () => $("upload").click());
 $("upload").addEventListener("change", (event) => {
   predictFile(event.target.files[0]);
@@ -278,5 +254,5 @@ drop.addEventListener("drop", (event) => {
 });
 
 buildBars();
-clearPad();
+setMode(location.hash === "#number");
 loadFacts();

@@ -1,0 +1,299 @@
+"""Where the digits of a written number are: ink → groups of components → candidate readings.
+
+Pure geometry, no model: `layout` finds the writing with the page cleaning of a single digit (but
+keeping every piece of writing), takes its connected components, drops specks, merges the pieces of
+one digit (a 5's flag above its body, the gaps of a dry pen: pieces that overlap in columns or lie
+close to a larger one), and for every group wide enough to hold touching digits lists candidate
+cuts along the ink's vertical profile. Which candidate holds is decided by the classifier
+(`segment.choose`): recognition-based segmentation, not a fixed width. Every candidate part is
+already normalised like a single digit (imaging.digit_field), so one classifier batch decides all.
+
+OpenCV does the components; the grouping and cut search are short loops over a few boxes, which
+no library offers in this shape.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mnist_cnn.inference import imaging
+from mnist_cnn.inference.image_decode import ImageError
+from mnist_cnn.inference.segment_cuts import find_cuts
+
+DUST = 0.1  # marks smaller than this share of the writing's height are dust, not even pieces of a digit
+MAX_MARKS = 200  # marks grouped at most (the largest); more is grain, not writing
+FAINT = 0.6  # a mark whose ink is lighter than this share of the darkest mark's is not writing
+LOW = 0.45  # a mark (after merging) lower than this share of the writing's height is not a digit
+OVERLAP = 0.5  # pieces whose column ranges overlap by this share of the narrower one are one digit
+INSIDE = 0.85  # two tall marks are one digit only when one lies within this share of the other's columns
+NEAR_GAP = 0.2  # a small piece within this share of the writing's height of a larger one joins it
+SMALL = 0.6  # "small": at most this share of the writing's height tall
+MAY_TOUCH = 0.75  # a group wider than this share of its height may be touching digits
+MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
+MAX_CUTS = 7
+WHOLE_WIDE = 1.2  # a group read as one digit pays for every share of its height it is wider than this
+PART_WIDE = 1.1  # so does a part of a cut group
+WIDER_THAN_OTHERS = 1.55  # and one wider than this many times the line's typical digit
+WIDE_COST = 4.0  # log-odds per unit of aspect ratio past those
+RELATIVE_COST = 4.0  # log-odds per typical digit's width past WIDER_THAN_OTHERS
+CUT_COST = 0.3  # log-odds every cut pays: the model reads fragments of a digit confidently too
+CROSS_COST = 1.0  # and per stroke it cuts beyond the first (touching digits meet in one stroke)
+FRAGMENT = 0.35  # a cut part shorter than this share of its group's height is never a digit
+SHORT = 0.6  # a cut part shorter than this share of its group's height is likely a fragment
+SHORT_COST = 3.0  # log-odds for a part of no height at all, less for taller ones
+MAX_PARTS = 4  # at most this many touching digits in one group
+MARK_AREA = 0.0005  # a dropped mark covering this share of the picture is worth a note
+OTHER_LINE = 0.3  # a group sharing less than this share of its height with the writing's band is another line
+
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
+
+
+@dataclass
+class Part:
+    """One would-be digit: its box in the original image, the 28×28 the model sees, remarks."""
+
+    box: Box
+    image: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    """One way to read a group: its parts left to right, and a prior (log-odds) from their shapes."""
+
+    parts: list[Part]
+    prior: float = 0.0
+
+
+@dataclass
+class Layout:
+    """The writing's groups, left to right, each with its candidate readings; remarks on the whole."""
+
+    groups: list[list[Candidate]]
+    notes: list[str]
+    single: bool = False  # one digit: the only candidate is exactly today's single-digit result
+    source_notes: list[str] = field(default_factory=list)  # what reading the file noted (callers fill it)
+
+    def images(self) -> np.ndarray:
+        """Every candidate part's 28×28, in order, as one (N, 28, 28, 1) float32 batch."""
+        parts = [p.image for group in self.groups for c in group for p in c.parts]
+        if not parts:
+            return np.zeros((0, 28, 28, 1), np.float32)
+        return np.stack(parts).astype(np.float32)[..., np.newaxis]
+
+
+def single(gray: np.ndarray, result: imaging.Preprocessed | None = None) -> Layout:
+    """Today's one-digit reading as a layout (the box is the whole image); `result`: already computed."""
+    result = imaging.preprocess_array(gray) if result is None else result
+    box = (0, 0, int(gray.shape[1]), int(gray.shape[0]))
+    return Layout([[Candidate([Part(box, result.image, list(result.notes))])]], [], single=True)
+
+
+def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
+    """Find the digits of the writing in `gray` (2-D, [0, 1], 1 = white) and their candidate readings.
+
+    Raises ImageError for a picture with no writing, several lines of writing, or more than
+    `max_digits` digits.
+    """
+    import cv2
+
+    g = np.asarray(gray, dtype=np.float32)
+    if g.ndim != 2:
+        raise ImageError(f"expected a 2-D grayscale image, got an array of shape {g.shape}")
+    if max(g.shape) <= imaging.FIELD:
+        return single(g)  # an MNIST-sized picture holds one digit
+    ink, notes, today = imaging.writing(g)
+    scale = (g.shape[1] / ink.shape[1], g.shape[0] / ink.shape[0])
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((ink > 0).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        raise ImageError("no digit found (the image looks blank)")
+    all_boxes = [_stat_box(stats[i]) for i in range(1, count)]
+    areas = stats[1:, 4].astype(np.float64)
+    rough = _writing_height(all_boxes, areas)
+    # Grain and dust first (they would only slow the grouping), the MAX_MARKS largest marks at most.
+    sizes = np.array([max(b[2] - b[0], b[3] - b[1]) for b in all_boxes])
+    chosen = [int(i) for i in np.argsort(-areas, kind="stable") if sizes[i] >= DUST * rough][:MAX_MARKS]
+    boxes = [all_boxes[i] for i in chosen]
+    groups = [[chosen[i] for i in grp] for grp in _group(boxes, rough)]
+    boxes = all_boxes
+    group_boxes = [_union([boxes[i] for i in grp]) for grp in groups]
+    height = _writing_height(group_boxes, np.array([areas[grp].sum() for grp in groups]))
+    kept, dropped = [], []
+    # One pen writes a number: a mark much fainter than the darkest is a shadow's or a line's leftover.
+    darkness = [_darkness(ink, labels, box, grp) for box, grp in zip(group_boxes, groups, strict=True)]
+    for grp, dark, box in zip(groups, darkness, group_boxes, strict=True):
+        # A number's digits stand about as tall as each other; lower marks are specks, dashes, leftovers.
+        low, faint = box[3] - box[1] < LOW * height, dark < FAINT * max(darkness)
+        (dropped if low or faint else kept).append((box, grp))
+    if not kept:
+        raise ImageError("no digit found (only specks of ink)")
+    kept, strays = _one_line(kept)
+    if len(kept) > max_digits:
+        raise ImageError(f"more than {max_digits} digits ({len(kept)} marks): crop the picture to one number")
+    marks = strays + sum(1 for box, _ in dropped if (box[2] - box[0]) * (box[3] - box[1]) >= MARK_AREA * ink.size)
+    mark_notes = [f"{marks} small mark{'s' if marks > 1 else ''} ignored"] if marks else []
+    kept.sort(key=lambda item: (item[0][0] + item[0][2]) / 2)
+    if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= MAY_TOUCH * (kept[0][0][3] - kept[0][0][1]):
+        return single(g, today())  # one narrow group: exactly today's one-digit path (its notes included)
+    typical = _typical_width([box for box, _ in kept], height)
+    out = []
+    for box, grp in kept:
+        mask = np.isin(labels[box[1] : box[3], box[0] : box[2]], np.asarray(grp) + 1)
+        group_ink = np.where(mask, ink[box[1] : box[3], box[0] : box[2]], 0.0)
+        out.append(_candidates(group_ink, box, scale, typical))
+    if len(out) == 1:
+        # One wide group (touching digits, or one broad digit): read whole exactly as today.
+        whole = today()
+        out[0][0] = Candidate([Part(_scaled(kept[0][0], scale), whole.image, list(whole.notes))], out[0][0].prior)
+    return Layout(out, notes + mark_notes)
+
+
+def _darkness(ink: np.ndarray, labels: np.ndarray, box: Box, grp: list[int]) -> float:
+    """How dark a group's ink is: the 90th percentile of its pixels (read within its box)."""
+    window = (slice(box[1], box[3]), slice(box[0], box[2]))
+    return float(np.percentile(ink[window][np.isin(labels[window], np.asarray(grp) + 1)], 90))
+
+
+def _stat_box(stat: np.ndarray) -> Box:
+    left, top, width, height = (int(v) for v in stat[:4])
+    return left, top, left + width, top + height
+
+
+def _union(boxes: list[Box]) -> Box:
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def _scaled(box: Box, scale: tuple[float, float]) -> Box:
+    """A work-size box in original-image pixels."""
+    sx, sy = scale
+    return int(np.floor(box[0] * sx)), int(np.floor(box[1] * sy)), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
+
+
+def _writing_height(boxes: list[Box], areas: np.ndarray) -> float:
+    """The height of the writing: the median height of the marks holding at least a fifth of the largest one's ink."""
+    heavy = [b[3] - b[1] for b, area in zip(boxes, areas, strict=True) if area >= 0.2 * float(np.max(areas))]
+    return float(np.median(heavy))
+
+
+def _group(boxes: list[Box], height: float) -> list[list[int]]:
+    """Merge the components that make one digit, until nothing more merges."""
+    groups = [[i] for i in range(len(boxes))]
+    merged = True
+    while merged and len(groups) > 1:
+        merged = False
+        unions = [_union([boxes[i] for i in grp]) for grp in groups]
+        for a, b in itertools.combinations(range(len(groups)), 2):
+            if _same_digit(unions[a], unions[b], height):
+                groups[a] = groups[a] + groups[b]
+                del groups[b]
+                merged = True
+                break
+    return groups
+
+
+def _same_digit(a: Box, b: Box, height: float) -> bool:
+    """Two marks belong to one digit: they share most columns, or a small one lies close to the other."""
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    narrower = min(a[2] - a[0], b[2] - b[0])
+    vertical_gap = max(a[1], b[1]) - min(a[3], b[3])
+    small = min((a, b), key=lambda box: box[3] - box[1])
+    is_small = small[3] - small[1] <= SMALL * height  # a flag, a bar, a piece of a broken stroke
+    # Two tall marks side by side are two digits even when they lean over each other (a slanted 1
+    # beside a 7), unless one stands almost wholly within the other's columns.
+    share = OVERLAP if is_small else INSIDE
+    if overlap >= share * max(narrower, 1) and vertical_gap < 0.5 * height:
+        return True
+    if not is_small:
+        return False
+    gap = max(-overlap, 0)
+    return gap <= NEAR_GAP * height and vertical_gap <= NEAR_GAP * height
+
+
+def _one_line(kept: list[tuple[Box, list[int]]]) -> tuple[list[tuple[Box, list[int]]], int]:
+    """The groups on the writing's line; one shorter mark off it joins the digit above or below it, or goes.
+
+    Several marks off the line, or one as tall as the line's digits, are another line of writing:
+    refused, since a number is read from one line. Returns the groups and how many marks were dropped.
+    """
+    top, bottom = float(np.median([b[1] for b, _ in kept])), float(np.median([b[3] for b, _ in kept]))
+    band = max(bottom - top, 1.0)
+    off = [
+        item for item in kept if min(item[0][3], bottom) - max(item[0][1], top) < OTHER_LINE * (item[0][3] - item[0][1])
+    ]
+    if not off:
+        return kept, 0
+    if len(off) > 1 or off[0][0][3] - off[0][0][1] >= 0.8 * band:
+        raise ImageError("several lines of writing: crop the picture to one line (one number)")
+    (box, grp), rest = off[0], [item for item in kept if item is not off[0]]
+    # A piece of a digit cut off by a shadow's edge or a gap: the digit whose columns it shares, just above or below.
+    best = max(rest, key=lambda item: min(item[0][2], box[2]) - max(item[0][0], box[0]), default=None)
+    if best is not None and min(best[0][2], box[2]) - max(best[0][0], box[0]) > 0:
+        gap = max(best[0][1], box[1]) - min(best[0][3], box[3])
+        if gap <= NEAR_GAP * band:
+            merged = (_union([best[0], box]), best[1] + grp)
+            return [merged if item is best else item for item in rest], 0
+    return rest, 1
+
+
+def _typical_width(boxes: list[Box], height: float) -> float:
+    """A digit's width in this writing: the median group's (most groups are one digit), never under half its height."""
+    return max(float(np.percentile([b[2] - b[0] for b in boxes], 40)), 0.5 * height)
+
+
+def _candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typical: float) -> list[Candidate]:
+    """The group read whole, and (if wide) cut into 2..MAX_PARTS digits along its cheapest ink paths."""
+    height, width = group_ink.shape
+    everything = np.ones(group_ink.shape, dtype=bool)
+    whole = _part(group_ink, box, everything, scale)
+    if whole is None:
+        raise ImageError("no digit found (only specks of ink)")
+    # Wider than tall, or much wider than the line's other digits: likely several digits.
+    prior = _width_prior(width / height, WHOLE_WIDE) - RELATIVE_COST * max(0.0, width / typical - WIDER_THAN_OTHERS)
+    found = [Candidate([whole], prior)]
+    if width <= MAY_TOUCH * height:
+        return found
+    cuts = find_cuts(group_ink, max(2, int(MIN_PART * height)), MAX_CUTS)
+    lefts = [c.left_of(group_ink.shape) for c in cuts]
+    most = min(MAX_PARTS, max(2, int(width / (0.45 * height)) + 1))
+    for parts in range(2, most + 1):
+        for chosen in itertools.combinations(range(len(cuts)), parts - 1):
+            if any(np.any(cuts[a].columns >= cuts[b].columns) for a, b in itertools.pairwise(chosen)):
+                continue  # paths that meet or cross do not make separate digits
+            masks = [everything & ~everything, *(lefts[i] for i in chosen), everything]
+            pieces = [_part(group_ink, box, right & ~left, scale) for left, right in itertools.pairwise(masks)]
+            if any(p is None or p.box[3] - p.box[1] < FRAGMENT * (box[3] - box[1]) * scale[1] for p in pieces):
+                continue  # a sliver or a fragment of a stroke, not a digit
+            prior = sum(_part_prior(p.box, box, scale) for p in pieces)  # type: ignore[union-attr]
+            prior -= sum(CUT_COST + CROSS_COST * max(0, cuts[i].crossings - 1) for i in chosen)
+            found.append(Candidate(pieces, prior))  # type: ignore[arg-type]
+    return found
+
+
+def _part_prior(part: Box, group: Box, scale: tuple[float, float]) -> float:
+    """Log-odds from a cut part's shape: not much wider than tall, not much shorter than its group."""
+    width, height = (part[2] - part[0]) / scale[0], (part[3] - part[1]) / scale[1]
+    short = max(0.0, SHORT - height / max(group[3] - group[1], 1))
+    return _width_prior(width / max(height, 1.0), PART_WIDE) - SHORT_COST * short / SHORT
+
+
+def _width_prior(aspect: float, limit: float) -> float:
+    """Log-odds from a digit's width alone: one is rarely much wider than tall."""
+    return -WIDE_COST * max(0.0, aspect - limit)
+
+
+def _part(group_ink: np.ndarray, box: Box, mask: np.ndarray, scale: tuple[float, float]) -> Part | None:
+    """The group's ink under `mask` as one digit (None when it holds too little ink)."""
+    piece = np.where(mask, group_ink, 0.0)
+    rows, cols = np.nonzero(piece.any(axis=1))[0], np.nonzero(piece.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    try:
+        image, notes = imaging.digit_field(piece)
+    except ImageError:
+        return None
+    part_box = (box[0] + int(cols[0]), box[1] + int(rows[0]), box[0] + int(cols[-1]) + 1, box[1] + int(rows[-1]) + 1)
+    return Part(_scaled(part_box, scale), image, notes)
