@@ -68,6 +68,40 @@ def draw(driver, element, points: Sequence[tuple[int, int]], kind: str = "pen") 
     actions.perform()
 
 
+WAIT = 30  # seconds for a page to settle; generous on a shared machine
+
+
+def wait_for_answer(driver, source: str) -> None:
+    """Wait until the draw page shows its answer to the newest input from `source` ("canvas" or
+    "upload"); an error shown on the page fails the test with its message."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def done(d):
+        result = d.find_element("id", "result")
+        if result.get_attribute("data-state") == "error":
+            raise AssertionError(d.find_element("id", "error").text)
+        return result.get_attribute("data-state") == "done" and result.get_attribute("data-source") == source
+
+    WebDriverWait(driver, WAIT).until(done)
+
+
+@contextlib.contextmanager
+def draw_page(run_root) -> Iterator[tuple[object, str]]:
+    """(driver, url): headless Chromium on the draw page of a server for the run at `run_root`.
+
+    A missing browser fails the test: scripts/test installs it, so it must not pass silently."""
+    import pytest
+
+    from mnist_cnn.serve.app import create_app
+    from mnist_cnn.serve.model import load_served
+
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail(MISSING)
+    with running(create_app(load_served(str(run_root)))) as url, chromium() as driver:
+        driver.get(url + "/")
+        yield driver, url
+
+
 SEVEN = [(-60, -90), (0, -90), (60, -90), (45, -40), (30, 10), (15, 55), (0, 100)]
 ONE = [(5, -100), (3, -50), (0, 0), (-2, 50), (-4, 100)]
 

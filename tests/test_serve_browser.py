@@ -5,13 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from browser import CHROMEDRIVER, CHROMIUM, MISSING, ONE, SEVEN, chromium, draw, running
+from browser import CHROMEDRIVER, CHROMIUM, MISSING, ONE, SEVEN, WAIT, chromium, draw, running, wait_for_answer
 from conftest import ROOT
 from mnist_cnn.serve.app import create_app
 from mnist_cnn.serve.model import load_served
 
 pytestmark = [pytest.mark.smoke, pytest.mark.browser]
-WAIT = 30  # seconds for the page to settle; generous on a shared machine
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +32,7 @@ def page(served):
 
 def settled(driver, source: str) -> dict:
     """Wait until the page shows the answer to its latest request; return what it shows."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    def done(d):
-        state = d.find_element("id", "result").get_attribute("data-state")
-        if state == "error":
-            raise AssertionError(d.find_element("id", "error").text)
-        return state == "done" and d.find_element("id", "result").get_attribute("data-source") == source
-
-    WebDriverWait(driver, WAIT).until(done)
+    wait_for_answer(driver, source)
     bars = driver.find_elements("css selector", "#bars li")
     return {
         "digit": int(driver.find_element("id", "digit").text),

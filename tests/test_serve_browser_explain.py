@@ -5,12 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from browser import CHROMEDRIVER, CHROMIUM, MISSING, SEVEN, chromium, draw, running
-from mnist_cnn.serve.app import create_app
-from mnist_cnn.serve.model import load_served
+from browser import SEVEN, WAIT, draw, draw_page
 
 pytestmark = [pytest.mark.smoke, pytest.mark.browser]
-WAIT = 30  # seconds for the page to settle; generous on a shared machine
 
 # Per layer: its name, shape, number of tiles and how many tiles hold any colour but "no activation".
 LAYERS_SHOWN = """
@@ -37,11 +34,8 @@ return n;
 @pytest.fixture(scope="module")
 def browsing(smoke_run):
     """(driver, url): Chromium on the page of a server for the smoke run, for this module's tests."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail(MISSING)  # CI installs them (.ci/run): a missing browser must not pass silently
-    with running(create_app(load_served(str(smoke_run.root)))) as url, chromium() as driver:
-        driver.get(url + "/")
-        yield driver, url
+    with draw_page(smoke_run.root) as both:
+        yield both
 
 
 @pytest.fixture

@@ -5,12 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from browser import CHROMEDRIVER, CHROMIUM, MISSING, ONE, chromium, draw, running
-from mnist_cnn.serve.app import create_app
-from mnist_cnn.serve.model import load_served
+from browser import ONE, WAIT, draw, draw_page, wait_for_answer
 
 pytestmark = [pytest.mark.smoke, pytest.mark.browser]
-WAIT = 30  # seconds for the page to settle; generous on a shared machine
 
 # Strokes as offsets (CSS px) from the wide pad's centre; the pad shows 720×240 in the 960 px window.
 FOUR = [
@@ -33,24 +30,8 @@ return n;
 @pytest.fixture(scope="module")
 def browsing(smoke_run):
     """(driver, url): Chromium on the page of a server for the smoke run, for this module's tests."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail(MISSING)  # CI installs them (.ci/run): a missing browser must not pass silently
-    with running(create_app(load_served(str(smoke_run.root)))) as url, chromium() as driver:
-        driver.get(url + "/")
-        yield driver, url
-
-
-def settled(driver) -> None:
-    """Wait until the page shows the answer to its newest drawing (an error fails the test with its message)."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    def done(d):
-        result = d.find_element("id", "result")
-        if result.get_attribute("data-state") == "error":
-            raise AssertionError(d.find_element("id", "error").text)
-        return result.get_attribute("data-state") == "done" and result.get_attribute("data-source") == "canvas"
-
-    WebDriverWait(driver, WAIT).until(done)
+    with draw_page(smoke_run.root) as both:
+        yield both
 
 
 def test_drawn_42_reads_42_with_a_box_and_bars_per_digit(browsing):
@@ -62,7 +43,7 @@ def test_drawn_42_reads_42_with_a_box_and_bars_per_digit(browsing):
     assert page.current_url.endswith("#number")
     for stroke in FOUR + TWO:
         draw(page, pad, stroke, "mouse")
-    settled(page)
+    wait_for_answer(page, "canvas")
 
     assert page.find_element("id", "digit").text == "42"
     assert page.find_element("id", "result").get_attribute("data-text") == "42"
@@ -97,7 +78,7 @@ def test_a_digit_card_opens_the_look_inside_that_digit(browsing):
     page.find_element("id", "clear").click()
     for stroke in FOUR + TWO:
         draw(page, page.find_element("id", "pad"), stroke, "mouse")
-    settled(page)
+    wait_for_answer(page, "canvas")
     assert "click a digit's card" in page.find_element("id", "explain-status").text
     four, two = page.find_elements("css selector", "#digits .digit-card")
     two.send_keys(Keys.ENTER)  # a card is a button: the keyboard works too
@@ -138,12 +119,7 @@ def test_uploaded_number_photo_reads_42_and_is_boxed_on_the_pad(browsing, tmp_pa
     photo = tmp_path / "forty-two.png"
     ink_photo(FOUR + TWO, photo)
     page.find_element("id", "upload").send_keys(str(photo))
-    WebDriverWait(page, WAIT).until(
-        lambda d: (
-            d.find_element("id", "result").get_attribute("data-state") == "done"
-            and d.find_element("id", "result").get_attribute("data-source") == "upload"
-        )
-    )
+    wait_for_answer(page, "upload")
     assert page.find_element("id", "digit").text == "42"
     files = {"file": (photo.name, photo.read_bytes())}
     answer = httpx.post(f"{url}/v1/predict", files=files, data={"mode": "number"}, timeout=10).json()
@@ -172,6 +148,6 @@ def test_unticking_number_brings_back_the_one_digit_page(browsing):
     assert page.find_element("id", "digit").text == "?"
     assert not page.find_elements("css selector", "#digits .digit-card")
     draw(page, pad, ONE, "mouse")
-    settled(page)
+    wait_for_answer(page, "canvas")
     assert page.find_element("id", "digit").text == "1"
     assert page.find_element("id", "bars").is_displayed()

@@ -126,7 +126,8 @@ def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the
 
 
 def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_counted_once(tmp_path):
-    """...and the resumed trial is bit-identical to `train --config` of its config.yaml, uninterrupted."""
+    """...and both trials the re-run's one worker process trained one after another (the resumed one
+    and the other) are bit-identical to `train --config` of their config.yaml in a fresh process."""
     space = tmp_path / "space.yaml"
     space.write_text("model.dropout: {low: 0.0, high: 0.5}\n")
     tune_dir = tmp_path / "tune"
@@ -155,8 +156,9 @@ def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_cou
     kept = _manifest(run)["epochs_completed"]
     assert 1 <= kept < 5
 
-    again = _start("tune", "run", str(tune_dir), "--no-final", log=tmp_path / "again.log")
-    _wait(again, tmp_path / "again.log")
+    again_log = tmp_path / "again.log"
+    again = _start("tune", "run", str(tune_dir), "--no-final", log=again_log)
+    _wait(again, again_log)
     done = _assert_counted_once(tune_dir, 2)
     m = _manifest(run)
     assert m["status"] == "completed" and m["epochs_completed"] == 5
@@ -169,14 +171,20 @@ def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_cou
     retry = next(t for t in done if t.user_attrs["slot"] == slot.name)
     assert retry.system_attrs["failed_trial"] == failed[0].number and retry.params == failed[0].params
 
-    fresh = tmp_path / "fresh"
-    trained = subprocess.run([*CLI, "train", "--config", str(run / "config.yaml"), "--runs-dir", str(fresh)],
-                             capture_output=True, text=True, env=cli_subprocess_env(), timeout=600)  # fmt: skip
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    (other,) = fresh.iterdir()
-    compared = subprocess.run([*CLI, "runs", "compare", str(run), str(other), "--json"], capture_output=True,
-                              text=True, env=cli_subprocess_env(), timeout=120)  # fmt: skip
-    assert compared.returncode == 0, compared.stdout  # identical history and weights
+    # The killed worker's log and ONE more: the re-run's worker process trained both trials, one after the other.
+    assert len(list((tune_dir / "logs").iterdir())) == 2
+    trial_runs = [Path(t.user_attrs["run_dir"]) for t in done]
+    fresh = [tmp_path / f"fresh{i}" for i in range(2)]
+    training = [subprocess.Popen([*CLI, "train", "--config", str(r / "config.yaml"), "--runs-dir", str(f)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_subprocess_env())
+                for r, f in zip(trial_runs, fresh, strict=True)]  # fmt: skip
+    for proc in training:
+        assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
+    for r, f in zip(trial_runs, fresh, strict=True):
+        (other,) = f.iterdir()
+        compared = subprocess.run([*CLI, "runs", "compare", str(r), str(other), "--json"], capture_output=True,
+                                  text=True, env=cli_subprocess_env(), timeout=120)  # fmt: skip
+        assert compared.returncode == 0, compared.stdout  # identical history and weights
 
 
 def _pg_bin() -> Path:

@@ -116,15 +116,16 @@ def _run(folder: Path, workers: int, no_final: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-@tune.command("trial", hidden=True)
+@tune.command("work", hidden=True)
 @click.argument("tune_dir", type=click.Path(file_okay=False))
-@click.option("--threads", type=click.IntRange(1), help="Intra-op threads for the trial (recorded).")
-def tune_trial(tune_dir, threads) -> None:
-    """Run one trial of a tune in this process (what `tune run` starts per trial)."""
+@click.option("--threads", type=click.IntRange(1), help="Intra-op threads for the trials (recorded).")
+@click.option("--max-trials", type=click.IntRange(1), help="Stop after this many trials (default: until none is left).")
+def tune_work(tune_dir, threads, max_trials) -> None:
+    """Train trials of a tune one after another in this process (what `tune run` starts per worker)."""
     from mnist_cnn.tune import execute, worker
 
-    result = worker.run_one(Path(tune_dir), threads, console(False))
-    click.echo(execute.RESULT_PREFIX + json.dumps(result))
+    for result in worker.run_many(Path(tune_dir), threads, console(False), max_trials):
+        click.echo(execute.RESULT_PREFIX + json.dumps(result))  # click flushes: the parent reads it now
 
 
 @tune.command("status")

@@ -160,6 +160,9 @@ class OutputConfig:
     tensorboard: bool = False
     # Formats exported (and verified) when training ends; [] turns it off. See docs/export.md.
     export: list[Literal["onnx", "litert", "saved_model"]] = field(default_factory=lambda: ["onnx"])
+    # The run's plots (samples, history, filters, confusion matrix, misclassified); false skips them
+    # (tune trials do: a search reads only the history, and matplotlib costs seconds per run).
+    plots: bool = True
 
 
 @dataclass(frozen=True)

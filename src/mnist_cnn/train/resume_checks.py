@@ -30,6 +30,21 @@ def check_architecture(committer: EpochCommitter, restored, cfg: Config) -> None
     )
 
 
+def same_as_recorded(recorded: dict, current: dict, defaults: dict | None = None) -> bool:
+    """Whether `current` says what the manifest recorded; keys added to the schema since (at their
+    defaults, e.g. output.plots) do not count, so runs made before a new key can still be resumed."""
+    defaults = config.to_dict(Config()) if defaults is None else defaults
+    if not isinstance(recorded, dict) or not isinstance(current, dict):
+        return recorded == current
+    for key, value in current.items():
+        if key not in recorded:
+            if value != (defaults or {}).get(key, object()):
+                return False
+        elif not same_as_recorded(recorded[key], value, (defaults or {}).get(key)):
+            return False
+    return set(recorded) <= set(current)
+
+
 def check_resume_config(original: Config, cfg: Config) -> None:
     """Only train.epochs may change on resume (and not with a schedule tied to the epoch count).
 

@@ -65,7 +65,8 @@ def start(cfg: Config, mnist: Mnist, log: Console) -> Outcome:
         if data.validation_is_test:
             log("Warning: the test set is used for validation; test metrics are then not an unbiased estimate.")
         _print_summary(model, log)
-        plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plot("samples"))
+        if cfg.output.plots:
+            plots.plot_samples(mnist.x_train[:25], mnist.y_train[:25], run.plot("samples"))
         training.compile_model(model, cfg, len(data.x_train))
         return _fit_and_finish(model, cfg, data, committer, [], log)
 
@@ -134,7 +135,7 @@ def resume(run: RunDir, overrides: list[str], mnist_loader: Callable[[Config], M
 def _recorded_config(run: RunDir, manifest: Manifest) -> Config:
     """The run's config.yaml, refused if it no longer says what the manifest recorded when the run was set up."""
     current = config.load(run.config)
-    if manifest.config is not None and config.to_dict(current) != manifest.config:
+    if manifest.config is not None and not resume_checks.same_as_recorded(manifest.config, config.to_dict(current)):
         changed = ", ".join(resume_checks.diff_keys(manifest.config, config.to_dict(current))) or "its content"
         raise ConfigError(
             f"{run.config}: edited after the run started ({changed} differ from the config recorded in "
@@ -248,9 +249,10 @@ def _finish(cfg: Config, data, committer: EpochCommitter, session, trained) -> t
         "evaluate_seconds": round(time.perf_counter() - started, 3),
     }
     atomic.write_json(run.metrics, metrics)
-    plots.plot_history(session.rows, run.plot("history"))
-    plots.plot_first_layer_filters(model, run.plot("filters"))  # the kernels the test metrics used
-    evaluate.write_plots(run, data.x_test, data.y_test, probs, summary)
+    if cfg.output.plots:
+        plots.plot_history(session.rows, run.plot("history"))
+        plots.plot_first_layer_filters(model, run.plot("filters"))  # the kernels the test metrics used
+        evaluate.write_plots(run, data.x_test, data.y_test, probs, summary)
     scored = {"model": model, "checkpoint": which, "checkpoint_sha256": record.sha256, "images": images,
               "labels": data.y_test, "reference": probs}  # fmt: skip
     return metrics, scored

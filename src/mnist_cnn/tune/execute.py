@@ -1,8 +1,10 @@
 """Run a tune: worker processes until the study has its finished trials, then the final re-training.
 
-Each trial runs in a fresh child process (`mnist-cnn tune trial DIR`, see worker.py); this loop
-keeps `workers` of them going and stops asking once the study holds --trials completed or pruned
-trials. Several such loops (other shells, machines, Slurm tasks) may share one study.
+Trials run in child worker processes (`mnist-cnn tune work DIR`, see worker.py), each training
+trial after trial in-process and printing one result line per trial; this loop keeps `workers` of
+them going (a fresh one when one ends while the study still has room) and stops once the study
+holds --trials completed or pruned trials. Several such loops (other shells, machines, Slurm
+tasks) may share one study.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from mnist_cnn.sweep.execute import child_env, last_line, threads_per_worker
 from mnist_cnn.tune import study as studies
 
 LOGS_DIR = "logs"
-RESULT_PREFIX = "TRIAL-RESULT "  # the child's last line: what happened, as JSON
-MAX_CRASHES = 3  # trial processes in a row that died of an error: stop rather than burn the machine
+RESULT_PREFIX = "TRIAL-RESULT "  # a worker's line after each trial: what happened, as JSON
+MAX_CRASHES = 3  # worker processes in a row that died of an error: stop rather than burn the machine
+READ_LIMIT = 1 << 20  # bytes of a worker's log read per look (a second of log is far less)
 IDLE_WAIT = 2.0  # seconds between looks at a study whose remaining trials run elsewhere
 
 
@@ -45,44 +48,60 @@ class Tally:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def trial_command(tune_dir: Path, threads: int | None) -> list[str]:
-    """The command line that runs one trial in its own process."""
-    cmd = [sys.executable, "-m", "mnist_cnn.cli", "tune", "trial", str(tune_dir)]
+def worker_command(tune_dir: Path, threads: int | None) -> list[str]:
+    """The command line of one worker process (it trains trials until the study has no room)."""
+    cmd = [sys.executable, "-m", "mnist_cnn.cli", "tune", "work", str(tune_dir)]
     return cmd + (["--threads", str(threads)] if threads else [])
 
 
-def _launch(tune_dir: Path, threads: int | None, serial: int) -> tuple[subprocess.Popen, Path, object]:
+@dataclass
+class WorkerProcess:
+    """One child worker: its process, its log, and how far this loop has read the log."""
+
+    proc: subprocess.Popen
+    path: Path
+    handle: object
+    offset: int = 0
+    results: int = 0
+
+
+def _launch(tune_dir: Path, threads: int | None, serial: int) -> WorkerProcess:
     folder = Path(tune_dir) / LOGS_DIR
     folder.mkdir(exist_ok=True)
     path = folder / f"{socket.gethostname()}-{int(time.time())}-{serial:04d}.log"
     handle = atomic.open_append(path)  # never through a link; closed when the process ends
     proc = subprocess.Popen(
-        trial_command(tune_dir, threads), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        worker_command(tune_dir, threads), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=child_env(), start_new_session=True,  # our signal handling passes Ctrl-C on once (see sweep)
     )  # fmt: skip
-    return proc, path, handle
+    return WorkerProcess(proc, path, handle)
 
 
-def _result(path: Path) -> dict:
-    """The child's result line, or {} if it printed none (it crashed)."""
+def new_results(worker: WorkerProcess) -> list[dict]:
+    """Result lines the worker wrote since the last look (complete lines only); advances its offset."""
     from mnist_cnn import safe_read
 
-    try:  # the result line is the last thing a trial prints: the end of its log is enough
-        fd = safe_read.open_regular(path, None, "trial log", follow_links=False)
-    except (OSError, safe_read.FileRefused):
-        return {}
     try:
-        size = os.fstat(fd).st_size
-        lines = os.pread(fd, 1 << 20, max(0, size - (1 << 20))).decode("utf-8", errors="replace").splitlines()
+        fd = safe_read.open_regular(worker.path, None, "worker log", follow_links=False)
+    except (OSError, safe_read.FileRefused):
+        return []
+    try:
+        data = os.pread(fd, READ_LIMIT, worker.offset)
     finally:
         os.close(fd)
-    for line in reversed(lines):
+    end = data.rfind(b"\n") + 1
+    if not end and len(data) == READ_LIMIT:  # a line longer than the limit is no result line: skip it
+        end = len(data)
+    worker.offset += end
+    found = []
+    for line in data[:end].decode("utf-8", errors="replace").splitlines():
         if line.startswith(RESULT_PREFIX):
             try:
-                return json.loads(line[len(RESULT_PREFIX) :])
+                found.append(json.loads(line[len(RESULT_PREFIX) :]))
             except ValueError:
-                return {}
-    return {}
+                continue
+    worker.results += len(found)
+    return found
 
 
 def study_state(study) -> dict[str, int]:
@@ -100,11 +119,11 @@ def _room(tally: dict[str, int], plan: studies.TunePlan, mine: int) -> bool:
 
 
 def run_workers(tune_dir: Path, workers: int, echo: Callable[[str], None]) -> Tally:
-    """Keep `workers` trial processes going until the study has --trials finished trials."""
+    """Keep `workers` worker processes going until the study has --trials finished trials."""
     plan = studies.read(tune_dir)
     threads = threads_per_worker(workers)
     tally, serial = Tally(), 0
-    running: dict[int, tuple[subprocess.Popen, Path, object]] = {}
+    running: dict[int, WorkerProcess] = {}
     study = studies.open_study(tune_dir, plan)
     state = study_state(study)
     echo(f"{studies.finished(state)} of {plan.trials} trials finished; {workers} worker process(es)"
@@ -124,41 +143,49 @@ def run_workers(tune_dir: Path, workers: int, echo: Callable[[str], None]) -> Ta
                 if not running and not launched:
                     time.sleep(IDLE_WAIT)  # the rest run elsewhere: wait for them to finish or go stale
                     continue
-                time.sleep(1.0)  # a trial takes many seconds; polling the database more often only costs CPU
-                for key, (proc, path, handle) in list(running.items()):
-                    if proc.poll() is None:
-                        continue
-                    handle.close()
-                    del running[key]
-                    _record(proc.returncode, path, tally, echo)
+                time.sleep(1.0)  # a trial takes seconds; polling the database more often only costs CPU
+                for key, worker in list(running.items()):
+                    ended = worker.proc.poll() is not None
+                    for result in new_results(worker):
+                        _record(result, worker.path, tally, echo)
+                    if ended:
+                        worker.handle.close()
+                        del running[key]
+                        _record_exit(worker, tally, echo)
     except BaseException as exc:
-        # Ctrl-C or SIGTERM: pass it on so each trial records its run as interrupted and re-queues itself.
+        # Ctrl-C or SIGTERM: pass it on so each worker records its run as interrupted and re-queues its trial.
         signum = exc.signum if isinstance(exc, interrupts.Interrupted) else signal.SIGINT
-        for proc, _path, _handle in running.values():
-            proc.send_signal(signum)
-        for proc, _path, handle in running.values():
-            proc.wait()
-            handle.close()
+        for worker in running.values():
+            worker.proc.send_signal(signum)
+        for worker in running.values():
+            worker.proc.wait()
+            worker.handle.close()
         raise
     return tally
 
 
-def _record(code: int, path: Path, tally: Tally, echo: Callable[[str], None]) -> None:
-    result = _result(path)
-    if code == 0 and result:
-        tally.crashes = 0
-        tally.add(result["outcome"])
-        if result["outcome"] != "idle":
-            value = result.get("value")
-            shown = f", objective {value:.4f}" if isinstance(value, float) else ""
-            echo(f"trial {result.get('trial')} {result['outcome']}{shown} ({result.get('epochs', 0)} epochs): "
-                 f"{result.get('params')}")  # fmt: skip
-        invalid = tally.outcomes.get("invalid", 0) + tally.outcomes.get("diverged", 0)
-        if invalid >= 5 and 2 * invalid > sum(tally.outcomes.values()):  # mostly unusable: the space is wrong
-            raise TuneError(f"{invalid} trials could not train (invalid or diverged); narrow the space ({path})")
+def _record(result: dict, path: Path, tally: Tally, echo: Callable[[str], None]) -> None:
+    """Count and show one trial's result line."""
+    tally.crashes = 0
+    tally.add(result["outcome"])
+    if result["outcome"] not in ("idle", "restart"):
+        value = result.get("value")
+        shown = f", objective {value:.4f}" if isinstance(value, float) else ""
+        echo(f"trial {result.get('trial')} {result['outcome']}{shown} ({result.get('epochs', 0)} epochs): "
+             f"{result.get('params')}")  # fmt: skip
+    invalid = tally.outcomes.get("invalid", 0) + tally.outcomes.get("diverged", 0)
+    if invalid >= 5 and 2 * invalid > sum(tally.outcomes.values()):  # mostly unusable: the space is wrong
+        raise TuneError(f"{invalid} trials could not train (invalid or diverged); narrow the space ({path})")
+
+
+def _record_exit(worker: WorkerProcess, tally: Tally, echo: Callable[[str], None]) -> None:
+    """A worker process ended: fine if it exited 0 having said why, a crash otherwise."""
+    code = worker.proc.returncode
+    if code == 0 and worker.results:
         return
     tally.crashes += 1
     tally.add("crashed")
-    echo(f"trial process FAILED (exit {code}): {last_line(path)}  (log: {path})")
+    echo(f"worker process FAILED (exit {code}): {last_line(worker.path)}  (log: {worker.path})")
     if tally.crashes >= MAX_CRASHES:
-        raise TuneError(f"{MAX_CRASHES} trial processes in a row failed; last: {last_line(path)} (log: {path})")
+        raise TuneError(f"{MAX_CRASHES} worker processes in a row failed; last: {last_line(worker.path)} "
+                        f"(log: {worker.path})")  # fmt: skip

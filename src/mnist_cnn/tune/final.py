@@ -65,9 +65,43 @@ def run_final(tune_dir: Path, plan: studies.TunePlan, workers: int, echo: Callab
     for which, (folder, the_plan, base_yaml) in final_plans(tune_dir, plan).items():
         sweep_plans.write(folder, the_plan, base_yaml)  # already there: run_local skips its finished trials
         echo(f"Final re-training, {which} config, {plan.final_seeds} seeds: {folder}")
-        tally = sweep_execute.run_local(folder, the_plan, workers, echo)
+        run = run_in_process if workers == 1 else sweep_execute.run_local
+        tally = run(folder, the_plan, workers, echo)
         done[which] = {"finished_now": tally.done, "failed": tally.failed, "held_elsewhere": tally.busy}
     return done
+
+
+def run_in_process(folder: Path, the_plan: sweep_plans.Plan, workers: int, echo: Callable[[str], None]):
+    """One worker: the sweep's runs one after another in this process (TensorFlow imported once), each
+    through `sweep run --index`'s own code; a run needing other thread settings goes to a fresh process."""
+    import keras
+
+    from mnist_cnn.errors import MnistCnnError
+    from mnist_cnn.sweep import trial as sweep_trials
+    from mnist_cnn.train.stop_rules import Diverged
+    from mnist_cnn.tune import worker
+
+    tally = sweep_execute.Tally()
+    todo = sweep_execute.pending(folder, the_plan, tally)
+    echo(f"{len(todo)} of {len(the_plan.trials)} runs to train, one after another in this process")
+    for index in todo:
+        trial = the_plan.trials[index]
+        state = sweep_trials.state_of(folder, trial)
+        cfg = sweep_plans.trial_config(folder, trial)
+        try:
+            worker.take_settings(worker.resumed_config(state.run, cfg) if state.run else cfg)
+        except worker.FreshProcessNeeded:  # e.g. a run started by two workers, resumed by one: its own process
+            rest = sweep_execute.run_local(folder, the_plan, 1, echo)
+            return sweep_execute.Tally(tally.done + rest.done, tally.skipped, tally.failed + rest.failed, rest.busy)
+        keras.backend.clear_session()  # nothing of the previous run leaks into this one
+        try:  # the run's own train.log keeps its console; here one line per run, as the process executor says
+            sweep_trials.run_trial(folder, trial, None, lambda _line: None)
+        except (MnistCnnError, Diverged, OSError) as exc:  # recorded in the run's manifest; go on with the others
+            tally.failed.append(trial.id)
+            echo(f"FAILED {trial.id}: {exc}")
+            continue
+        sweep_execute.record_exit(folder, the_plan, index, 0, tally, echo)
+    return tally
 
 
 def compare(tune_dir: Path) -> dict | None:

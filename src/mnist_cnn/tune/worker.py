@@ -1,7 +1,12 @@
-"""One trial, in this process: ask the study (or take up a retried trial), train it as a run, tell.
+"""Trials in this process, one after another: ask the study (or take up a retried trial), train it as a run, tell.
 
-A fresh process per trial, like a sweep's: TensorFlow's thread pools and seeds are fixed once per
-process, so only a fresh process makes a trial equal to `train --config <its config.yaml>`.
+A worker process imports TensorFlow and loads MNIST once, then trains trial after trial in-process
+(`tune work`): that fixed cost (seconds per process, tens of seconds on a loaded machine) is what
+made short trials slow. Each trial still equals `train --config <its config.yaml>` bit for bit:
+Keras' session is cleared and every seed set again before each trial (the smoke tests compare).
+TensorFlow's thread pools and op determinism are fixed once per process, so a trial that needs
+other settings than the process's first one (a trial resumed from a worker with another thread
+count) is re-queued and the process ends; the next, fresh process takes it up.
 
 Faults: Ctrl-C/SIGTERM record the run as interrupted and re-queue the trial with its own values;
 SIGKILL stops the heartbeat, so after the grace period any worker fails the trial and Optuna's
@@ -26,15 +31,59 @@ from mnist_cnn.tune import space as spaces
 from mnist_cnn.tune import study as studies
 
 IDLE = "idle"  # nothing to ask: the study has its trials (finished or running elsewhere)
+RESTART = "restart"  # the trial needs a fresh process (other thread settings): re-queued, this process ends
+
+
+class FreshProcessNeeded(Exception):
+    """The trial's process-wide TensorFlow settings differ from those this process has fixed."""
+
+
+# What this process keeps between its trials: MNIST as loaded (checksummed once) and the settings
+# TensorFlow fixed at the first trial. Module state on purpose: it lives exactly as long as the process.
+_PROCESS: dict = {"mnist": {}, "settings": None, "studies": {}}
+
+
+def process_settings(cfg: config.Config) -> tuple:
+    """The config's settings that TensorFlow fixes once per process: thread pools and op determinism."""
+    repro = cfg.reproducibility
+    return (repro.intra_op_threads, repro.inter_op_threads, repro.deterministic)
+
+
+def take_settings(cfg: config.Config) -> None:
+    """Fix this process's settings at its first trial; FreshProcessNeeded if a later trial needs others."""
+    wanted = process_settings(cfg)
+    if _PROCESS["settings"] is None:
+        _PROCESS["settings"] = wanted
+    elif _PROCESS["settings"] != wanted:
+        raise FreshProcessNeeded(f"needs threads/determinism {wanted}; this process has {_PROCESS['settings']}")
+
+
+def _mnist(cfg: config.Config, console):
+    """MNIST for `cfg`, loaded and verified once per process (trials only differ in what they sample)."""
+    from mnist_cnn.data.acquire import load_mnist
+
+    key = str(cfg.data.path)
+    if key not in _PROCESS["mnist"]:
+        _PROCESS["mnist"][key] = load_mnist(cfg.data.path, log=console)
+    return _PROCESS["mnist"][key]
 
 
 def trial_overrides(values: dict, slot: Path, threads: int | None) -> list[str]:
-    """--set texts for a trial: the sampled values, its run's home, no export, this worker's threads."""
+    """--set texts for a trial: the sampled values, its run's home, no export or plots, this worker's threads."""
     sets = [spaces.override(k, v) for k, v in values.items()]
-    sets += [f"output.runs_dir={json.dumps(str(slot))}", "output.export=[]"]
+    # No export and no plots: the search reads only the history (docs/tuning.md, "What a trial skips").
+    sets += [f"output.runs_dir={json.dumps(str(slot))}", "output.export=[]", "output.plots=false"]
     if threads:
         sets += [f"reproducibility.intra_op_threads={threads}", f"reproducibility.inter_op_threads={min(threads, 2)}"]
     return sets
+
+
+def _study(tune_dir: Path, plan: studies.TunePlan):
+    """The study, opened once per process (a storage connection pool, not one per trial)."""
+    key = str(Path(tune_dir).resolve())
+    if key not in _PROCESS["studies"]:
+        _PROCESS["studies"][key] = studies.open_study(tune_dir, plan)
+    return _PROCESS["studies"][key]
 
 
 def _claim(tune_dir: Path, plan: studies.TunePlan, stack: contextlib.ExitStack):
@@ -42,7 +91,7 @@ def _claim(tune_dir: Path, plan: studies.TunePlan, stack: contextlib.ExitStack):
     import optuna
 
     with studies.ask_lock(tune_dir):
-        study = studies.open_study(tune_dir, plan)
+        study = _study(tune_dir, plan)
         optuna.storages.fail_stale_trials(study)  # dead workers' trials: failed, then re-queued
         tally = studies.counts(study)
         if not tally.get("WAITING") and studies.finished(tally) + tally.get("RUNNING", 0) >= plan.trials:
@@ -80,6 +129,11 @@ def run_one(tune_dir: Path, threads: int | None, log: Callable[[str], None]) -> 
             return {**result, "outcome": "invalid", "reason": str(exc)}
         try:
             run = _train(slot, cfg, trial, plan, log)
+        except FreshProcessNeeded as exc:  # nothing trained: hand the trial to a fresh process, unchanged
+            study.tell(trial, state=TrialState.FAIL)
+            studies.retry_callback()(study, study._storage.get_trial(trial._trial_id))
+            log(f"trial {trial.number}: {exc}; re-queued for a fresh worker process")
+            return {**result, "outcome": RESTART}
         except Interrupted:
             study.tell(trial, state=TrialState.FAIL)
             studies.retry_callback()(study, study._storage.get_trial(trial._trial_id))
@@ -102,15 +156,16 @@ def run_one(tune_dir: Path, threads: int | None, log: Callable[[str], None]) -> 
 
 def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: Callable[[str], None]):
     """Start, resume or (if it finished before its trial was told) reuse the slot's run; the run directory."""
-    from mnist_cnn.data.acquire import load_mnist
+    import keras
+
     from mnist_cnn.train import runner
     from mnist_cnn.train.callbacks import added_to_fit
     from mnist_cnn.train.console import Console
-    from mnist_cnn.tune.pruning import ReportAndPrune
+    from mnist_cnn.tune.pruning import report_and_prune
 
     slot.mkdir(parents=True, exist_ok=True)
     console = Console(log)
-    load = lambda c: load_mnist(c.data.path, log=console)  # noqa: E731
+    load = lambda c: _mnist(c, console)  # noqa: E731
     with lock.hold(slot):
         run = find_run(slot)
         status = manifests.read(run).status if run is not None else None
@@ -118,7 +173,10 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
             for row in rundir.read_history(run):  # the pruner sees the epochs trained before the fault
                 if row.get(plan.objective) is not None:
                     trial.report(float(row[plan.objective]), int(row["epoch"]))
-        with added_to_fit(ReportAndPrune(trial, plan.objective, plan.pruner)):
+        if run is None or status not in (*manifests.FINISHED, "diverged"):
+            take_settings(resumed_config(run, cfg) if run is not None else cfg)
+            keras.backend.clear_session()  # nothing of an earlier trial (layer names, graphs) leaks into this one
+        with added_to_fit(report_and_prune(trial, plan.objective, plan.pruner)):
             if run is None:
                 _remove_unstarted(slot)
                 runner.start(cfg, load(cfg), console)
@@ -127,6 +185,25 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
                 # The run keeps its own config (threads included): resume refuses any other change.
                 runner.resume(run, [], load, console)
     return run
+
+
+def resumed_config(run, cfg: config.Config) -> config.Config:
+    """The config a resume will train with: the run's own (runner.resume reports it if it is unusable)."""
+    try:
+        return config.load(run.config)
+    except ConfigError:
+        return cfg
+
+
+def run_many(tune_dir: Path, threads: int | None, log: Callable[[str], None], limit: int | None = None):
+    """Run trials in this process until there is nothing to ask (or `limit` trials); yield each result."""
+    done = 0
+    while limit is None or done < limit:
+        result = run_one(tune_dir, threads, log)
+        yield result
+        if result["outcome"] in (IDLE, RESTART):
+            return
+        done += 1
 
 
 def _remove_unstarted(slot: Path) -> None:
