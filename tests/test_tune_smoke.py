@@ -79,15 +79,16 @@ def _assert_counted_once(tune_dir: Path, finished: int) -> list:
 
 
 def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the_best(tmp_path):
+    """...with --trials-per-worker 2: no worker process trains more than two trials, fresh ones take over."""
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
     tune_dir = tmp_path / "tune"
     first = _start("tune", str(SMOKE), "--space", str(space), *TINY, "--set", "data.subset.train=400",
                    "--trials", "6", "--sampler", "random", "--seed", "2", "--startup-trials", "2",
-                   "--final-seeds", "2", "--tune-dir", str(tune_dir),
+                   "--final-seeds", "2", "--tune-dir", str(tune_dir), "--trials-per-worker", "2",
                    log=tmp_path / "first.log")  # fmt: skip
     _wait_for(lambda: (tune_dir / "tune.json").exists(), first, tmp_path / "first.log")
-    second = _start("tune", "run", str(tune_dir), "--no-final", log=tmp_path / "second.log")
+    second = _start("tune", "run", str(tune_dir), "--no-final", "--trials-per-worker", "2", log=tmp_path / "second.log")
     second_out = _wait(second, tmp_path / "second.log")
     first_out = _wait(first, tmp_path / "first.log")
     assert "trial " in first_out and "trial " in second_out  # both workers trained trials of the one study
@@ -95,6 +96,9 @@ def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the
     done = _assert_counted_once(tune_dir, 6)
     states = {t.state.name for t in done}
     assert states == {"COMPLETE", "PRUNED"}, states
+    trained = [sum(line.startswith("TRIAL-RESULT ") and '"idle"' not in line for line in log.read_text().splitlines())
+               for log in (tune_dir / "logs").glob("*.log")]  # fmt: skip
+    assert max(trained) <= 2 and sum(trained) >= 6 and len(trained) >= 3, trained  # recycled every two trials
     assert (tune_dir / "study.db").exists()
     for t in done:
         run = Path(t.user_attrs["run_dir"])

@@ -13,6 +13,10 @@ from mnist_cnn.cli.common import StartByDefault, console, emit_json, err, json_o
 
 def _workers_option(fn):
     fn = click.option("--no-final", is_flag=True, help="Search only; skip the final re-training over seeds.")(fn)
+    fn = click.option(
+        "--trials-per-worker", type=click.IntRange(1), default=10, show_default=True,
+        help="Trials one worker process trains before a fresh one takes over (bounds its memory).",
+    )(fn)  # fmt: skip
     return click.option(
         "--workers", type=click.IntRange(1), default=1, show_default=True, help="Trial processes at once here."
     )(fn)
@@ -58,7 +62,7 @@ def tune() -> None:
 @json_option
 def tune_start(config_path, space_path, trials, sampler, pruner, objective, tune_seed, final_seeds, startup_trials,
                storage, heartbeat, grace_period, allow_test_validation, sets, tune_dir, workers, no_final,
-               as_json) -> None:  # fmt: skip
+               trials_per_worker, as_json) -> None:  # fmt: skip
     """Plan a tune (config and space validated like --set, before anything is written) and run it.
 
     Running the same command again continues the same study to --trials finished trials.
@@ -79,28 +83,28 @@ def tune_start(config_path, space_path, trials, sampler, pruner, objective, tune
     new = studies.write(folder, plan, base_yaml)
     console(as_json)(f"{'Planned' if new else 'Found'} tune {folder}: {trials} trials, {len(plan.params)} keys, "
                      f"{sampler} sampler, {pruner} pruner, objective {objective}")  # fmt: skip
-    _run(folder, workers, no_final, as_json)
+    _run(folder, workers, no_final, trials_per_worker, as_json)
 
 
 @tune.command("run")
 @click.argument("tune_dir", type=click.Path(file_okay=False))
 @_workers_option
 @json_option
-def tune_run(tune_dir, workers, no_final, as_json) -> None:
+def tune_run(tune_dir, workers, no_final, trials_per_worker, as_json) -> None:
     """Join a planned tune: run trials until it has its finished trials, then the final re-training."""
     from mnist_cnn.tune import study as studies
 
     studies.read(tune_dir)  # exit 2 before anything runs if it is not a tune directory
-    _run(Path(tune_dir), workers, no_final, as_json)
+    _run(Path(tune_dir), workers, no_final, trials_per_worker, as_json)
 
 
-def _run(folder: Path, workers: int, no_final: bool, as_json: bool) -> None:
+def _run(folder: Path, workers: int, no_final: bool, trials_per_worker: int, as_json: bool) -> None:
     from mnist_cnn.tune import execute, final
     from mnist_cnn.tune import report as reports
     from mnist_cnn.tune import study as studies
 
     log = console(as_json)
-    tally = execute.run_workers(folder, workers, log)
+    tally = execute.run_workers(folder, workers, log, trials_per_worker)
     plan = studies.read(folder)
     summary = {"tune_dir": str(folder), "this_worker": tally.outcomes}
     if not no_final:
