@@ -18,7 +18,7 @@ that were fine before go through `imaging` byte-identical. Steps, each reported 
    (far marks, leftovers of lines or shadows) is erased.
 
 OpenCV (headless) does the morphology and the components here; the line search and removal live
-in `printed_lines`, a box drawn around the digit in `frames`.
+in `printed_lines`, a box drawn around the digit in `frames`, the paper's light in `paper_light`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cnn.inference.image_decode import ImageError
+from mnist_cnn.inference.paper_light import UNEVEN, paper_light, uneven
 from mnist_cnn.inference.printed_lines import MIN_THRESHOLD, band_mask, find_lines, ink_noise, lines_notes, remove_lines
 
 MIN_PAGE_SIDE = 64  # smaller images are a digit alone (MNIST-like, a pad drawing): never cleaned
 ANALYSIS_SIDE = 1024  # pages are cleaned at most at this size: a 20 px digit needs no more
 POLARITY_SIDE = 256  # dark-ink-on-light-paper is decided on a reduction this small
 QUICK_SIDE = 256  # the first look (does the page need cleaning at all?) is taken on a reduction this small
-LIGHT_KERNEL = 1 / 4  # of the shorter side: the closing removes strokes up to this wide
-UNEVEN = 0.12  # the paper's brightness varies by more than this (p2..p98, relative): light corrected
 NEAR = 0.25  # pieces within this share of the digit's size from it belong to it
 BLOB = 1.5  # a component this many times wider than the digit's strokes is a blob, not a piece of it
 BLOB_OF_NUMBER = 3.0  # as BLOB, when every digit of a number is kept
@@ -74,11 +73,11 @@ def clean_variants(gray: np.ndarray, keep: tuple[bool, ...]) -> list[Page | None
     scale = min(1.0, ANALYSIS_SIDE / max(gray.shape))
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
     page = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if scale < 1 else gray.astype(np.float32)
-    paper = _paper_light(page)
+    paper = paper_light(page)
     flat = np.clip(page / paper, 0.0, 1.0)
     notes: list[str] = []
-    uneven = _uneven(paper, flat)
-    if uneven:
+    shaded = uneven(paper, flat)
+    if shaded:
         notes.append("uneven light corrected")
     ink = 1.0 - flat
     threshold = max(MIN_THRESHOLD, 4.0 * ink_noise(ink))
@@ -91,7 +90,7 @@ def clean_variants(gray: np.ndarray, keep: tuple[bool, ...]) -> list[Page | None
     if frames:
         notes.append("frame around the digit removed")
         printed |= bands
-    strict = bool(lines) or uneven or bool(frames)
+    strict = bool(lines) or shaded or bool(frames)
     pages: list[Page | None] = []
     for keep_all in keep:
         kept, dropped = _main_ink(ink, threshold, strict=strict, printed=printed, keep_all=keep_all)
@@ -116,9 +115,9 @@ def needs_cleaning(gray: np.ndarray) -> bool:
         small = cv2.erode(small, np.ones((factor, factor), np.uint8))[factor // 2 :: factor, factor // 2 :: factor]
     if min(small.shape) < 16:
         return True
-    paper = _paper_light(small)
+    paper = paper_light(small)
     flat = np.clip(small / paper, 0.0, 1.0)
-    if _uneven(paper, flat, UNEVEN / 2):
+    if uneven(paper, flat, UNEVEN / 2):
         return True
     ink = 1.0 - flat
     floor = float(np.median(ink[::2, ::2]))  # min-pooling darkens the paper a little: measured, not assumed
@@ -209,53 +208,6 @@ def _dark_ink_on_light(gray: np.ndarray) -> bool:
     if float(np.percentile(small, 75)) > 0.3:
         return True  # mostly light, if shaded: paper (a dark background is under 0.1)
     return dark > light
-
-
-def _square(shape: tuple[int, ...]) -> np.ndarray:
-    import cv2
-
-    side = max(3, int(min(shape) * LIGHT_KERNEL)) | 1
-    return cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
-
-
-def _paper_light(page: np.ndarray) -> np.ndarray:
-    """The paper's brightness at every pixel: a grey closing (8-bit: OpenCV's fast path), never 0.
-
-    Shade reaches a page from its edge; a dark patch of the estimate that touches no edge is
-    writing too wide for the closing (a marker, a blurred close-up), so the closing is redone
-    with a square as large as the page.
-    """
-    import cv2
-
-    # A 5×5 median first: a closing takes a maximum, and on grainy paper that is the brightest
-    # grain, not the paper (in a dark shadow the bias alone would look like ink).
-    eight = cv2.medianBlur(np.round(page * 255).astype(np.uint8), 5)
-    closed = cv2.morphologyEx(eight, cv2.MORPH_CLOSE, _square(page.shape))
-    dark = (closed < 0.85 * np.percentile(closed, 98)).astype(np.uint8)
-    count, labels = cv2.connectedComponents(dark, connectivity=8)
-    if count > 1:
-        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        if len(set(range(1, count)) - set(edge.tolist())):
-            side = int(min(page.shape) * 0.9) | 1
-            closed = cv2.morphologyEx(eight, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
-    return np.maximum(closed.astype(np.float32), 4.0) / 255.0
-
-
-def _uneven(paper: np.ndarray, flat: np.ndarray, limit: float = UNEVEN) -> bool:
-    """True if the light on the paper varies by more than `limit`, measured away from any ink.
-
-    Near ink the estimate can lag (a hole in a thick, blurred 8 is darker than the paper without
-    being in shadow), so only paper at least half a closing's width from the writing counts.
-    """
-    import cv2
-
-    side = _square(flat.shape).shape[0] // 2 | 1
-    near_ink = cv2.dilate((flat < 0.85).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
-    light = paper[near_ink == 0]
-    if light.size < 0.1 * paper.size:
-        return False  # too little clear paper to tell light from writing
-    lo, hi = np.percentile(light, (2, 98))
-    return (hi - lo) / max(float(hi), 1e-3) > limit
 
 
 def _main_ink(
