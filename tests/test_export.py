@@ -109,13 +109,13 @@ def test_tampered_export_is_refused(run_cli, trained, tmp_path):
 
 
 def test_failed_verification_removes_the_artifact_and_keeps_the_run(run_cli, trained, tmp_path, monkeypatch):
-    from mnist_cnn import export
+    from mnist_cnn import export_artifact
 
     copy = rundir.RunDir(tmp_path / "run")
     shutil.copytree(trained.root, copy.root)
     before = copy.manifest.read_bytes()
     (copy.root / "export" / "model.onnx").unlink()
-    monkeypatch.setattr(export, "MIN_AGREEMENT", 1.01)  # no artifact can pass
+    monkeypatch.setattr(export_artifact, "MIN_AGREEMENT", 1.01)  # no artifact can pass
     result = run_cli("export", str(copy.root), "--format", "onnx")
     assert result.code == 1
     assert "failed verification and was removed: top class agrees with Keras on 100.0000%" in result.err

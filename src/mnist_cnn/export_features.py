@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn.errors import first_line
-from mnist_cnn.export import FEATURES_KEY, ExportError, _artifact_record, _convert, _version, verify
+from mnist_cnn.export_artifact import FEATURES_KEY, ExportError, artifact_record, convert, verify, version
 
 FEATURE_CHECK_IMAGES = 256  # test images on which each feature map is compared with Keras'
 MAX_FEATURE_DIFF = 1e-4  # of the layer's largest activation: float32 rounding, not a different model
@@ -38,7 +38,7 @@ def export_features(model, target: Path, reference: np.ndarray, images: np.ndarr
     try:
         staged = scratch / target.name
         try:
-            _convert(keras_features, "onnx", staged)
+            convert(keras_features, "onnx", staged)
             _add_metadata(staged, {feature_files.METADATA_KEY: json.dumps([layer.as_dict() for layer in layers])})
             onnx_features = feature_files.OnnxFeatures(staged.read_bytes(), staged)
         except Exception as exc:  # converters raise anything; the user needs the first line
@@ -51,7 +51,7 @@ def export_features(model, target: Path, reference: np.ndarray, images: np.ndarr
             why = f"a feature map differs from Keras by {worst:.1e} of its layer maximum (allowed {MAX_FEATURE_DIFF:g})"
         if why:
             raise ExportError(f"{FEATURES_KEY}: the exported model failed verification and was removed: {why}")
-        record = _artifact_record(FEATURES_KEY, staged, f"onnxruntime {_version('onnxruntime')}", check)
+        record = artifact_record(FEATURES_KEY, staged, f"onnxruntime {version('onnxruntime')}", check)
         record["layers"] = [layer.as_dict() for layer in layers]
         record["feature_check"] = {"images": min(len(images), FEATURE_CHECK_IMAGES), "max_relative_diff": differences}
         staged.replace(target)
