@@ -8,7 +8,6 @@ request body over the limit is refused before it is read: from its Content-Lengt
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import ValidationError
-from starlette.datastructures import Headers, UploadFile
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,10 +26,11 @@ from mnist_cnn.explain.explainer import Explainer, for_file
 from mnist_cnn.inference import imaging
 from mnist_cnn.inference.runtimes import NONFINITE, finite_rows
 from mnist_cnn.serve import inputs
-from mnist_cnn.serve.inputs import InputError, PredictRequest
+from mnist_cnn.serve.inputs import InputError
 from mnist_cnn.serve.model import ServedModel
 from mnist_cnn.serve.numbers import read_numbers
 from mnist_cnn.serve.openapi import EXPLAIN_RESPONSES, HEALTH, OBJECT, PREDICT_RESPONSES, answers, predict_openapi
+from mnist_cnn.serve.request_reading import Parsed, read_request
 
 STATIC = Path(__file__).with_name("static")
 MAX_REQUEST_BYTES = 10_000_000
@@ -42,7 +41,6 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
-FORM_FIELDS = ("file", "include_image", "mode")
 MAX_EXPLAIN_IMAGES = 8  # each costs a batch of occluded copies and ~50 KB of feature maps
 EXPLAIN_DESCRIPTION = (
     f"Same inputs as /v1/predict (at most {MAX_EXPLAIN_IMAGES} images). Each prediction gains `explanation`: "
@@ -94,7 +92,7 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
     @app.post("/v1/predict", tags=["predict"], openapi_extra=predict_openapi(), responses=PREDICT_RESPONSES)
     async def predict(request: Request) -> JSONResponse:
         """Read the digit (mode 'number': the number) in each image: files (multipart field `file`) or JSON."""
-        parsed = await _read_request(request, limits)
+        parsed = await read_request(request, limits.max_pixels)
         if parsed.mode == "number":
             return JSONResponse(await in_thread(answer_numbers, parsed))
         return JSONResponse(await in_thread(lambda: answer(parsed.digits(), parsed.include_image)))
@@ -115,7 +113,7 @@ def create_app(served: ServedModel, limits: Limits = Limits(), explainer: Explai
     @app.post("/v1/explain", tags=["predict"], openapi_extra=explain_openapi, responses=EXPLAIN_RESPONSES)
     async def explain(request: Request) -> JSONResponse:
         """Predict and explain each image: saliency and every conv/pooling layer's feature maps."""
-        parsed = await _read_request(request, limits)
+        parsed = await read_request(request, limits.max_pixels)
         if parsed.mode != "digit":
             raise InputError("mode 'number' is for /v1/predict: /v1/explain looks inside one digit at a time")
         if parsed.count > MAX_EXPLAIN_IMAGES:
@@ -166,48 +164,6 @@ def too_large(max_bytes: int) -> str:
     return f"request body is larger than the {max_bytes:,}-byte limit (--max-request-bytes)"
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """A predict request read but not yet decoded: decoding runs in a worker thread, as digits or as pictures."""
-
-    count: int
-    include_image: bool
-    mode: str
-    digits: Callable[[], list[tuple[str, imaging.Preprocessed]]]  # decoded and preprocessed as one digit each
-    pictures: Callable[[], list[tuple[str, inputs.Picture]]]  # decoded only, for number mode
-
-
-async def _read_request(request: Request, limits: Limits) -> Parsed:
-    """The images of a predict request (not decoded yet) and its options; unknown options are refused."""
-    if request.query_params:
-        name = next(iter(request.query_params))
-        raise InputError(f"unknown query parameter '{name}' (options go in the body)")
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == "application/json":
-        body = _parse_json(await request.body())
-        return Parsed(
-            len(body.images),
-            body.include_image,
-            body.mode,
-            lambda: inputs.from_json(body, limits.max_pixels),
-            lambda: inputs.pictures_from_json(body, limits.max_pixels),
-        )
-    if media == "multipart/form-data":
-        uploads, options = await _read_form(request)
-
-        def digits() -> list[tuple[str, imaging.Preprocessed]]:
-            return [(name, inputs.from_bytes(data, limits.max_pixels)) for name, data in uploads]
-
-        def pictures() -> list[tuple[str, inputs.Picture]]:
-            return [(name, inputs.picture_from_bytes(data, limits.max_pixels)) for name, data in uploads]
-
-        return Parsed(len(uploads), options["include_image"], options["mode"], digits, pictures)
-    raise InputError(
-        f"unsupported content type '{media or 'none'}': send multipart/form-data (image files) or application/json",
-        415,
-    )
-
-
 def _explainer_for(served: ServedModel) -> Explainer:
     """The served model's Explainer: its runtime, plus feature maps where the model file has them."""
     if not served.facts.get("file"):
@@ -227,45 +183,6 @@ def _row(name: str, result: imaging.Preprocessed, probs: np.ndarray, include_ima
     if include_image:  # as --save-preprocessed writes it: round(x * 255), white ink on black
         row["image"] = np.round(np.clip(result.image, 0, 1) * 255).astype(np.uint8).tolist()
     return row
-
-
-def _parse_json(body: bytes) -> PredictRequest:
-    if not body.strip():
-        raise InputError('request body is empty: send JSON like {"images": [{"pixels": [...]}]}', 400)
-    try:
-        return PredictRequest.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        status = 400 if errors and errors[0].get("type") == "json_invalid" else 422
-        raise InputError(inputs.validation_message(errors), status) from None
-
-
-async def _read_form(request: Request) -> tuple[list[tuple[str, bytes]], dict[str, Any]]:
-    """The uploaded files (name, bytes) and the options (include_image, mode); unknown fields are refused."""
-    uploads: list[tuple[str, bytes]] = []
-    options: dict[str, Any] = {"include_image": False, "mode": "digit"}
-    async with request.form(max_files=inputs.MAX_IMAGES, max_fields=len(FORM_FIELDS)) as form:
-        for key, value in form.multi_items():
-            if key not in FORM_FIELDS:
-                raise InputError(
-                    f"unknown form field '{key}' (expected 'file', repeatable, 'include_image' and 'mode')"
-                )
-            if key == "include_image":
-                if not isinstance(value, str) or value.lower() not in ("true", "false", "1", "0"):
-                    raise InputError("'include_image' must be true or false")
-                options["include_image"] = value.lower() in ("true", "1")
-            elif key == "mode":
-                if value not in ("digit", "number"):
-                    raise InputError("'mode' must be 'digit' or 'number'")
-                options["mode"] = value
-            elif not isinstance(value, UploadFile):
-                raise InputError("'file' must be a file upload, not a text field")
-            else:
-                name = inputs.upload_name(value.filename, len(uploads))
-                uploads.append((name, await value.read()))
-    if not uploads:
-        raise InputError("no image: send one or more files in the multipart field 'file'")
-    return uploads, options
 
 
 def _install_error_handlers(app: FastAPI, limits: Limits) -> None:
