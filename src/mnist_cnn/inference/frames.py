@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_cnn.inference import printed_lines
+from mnist_cnn.inference import line_removal, printed_lines
 
 MIN_SIDE = 0.15  # of the page's shorter side: smaller rectangles are writing, not a frame
 RECTANGULAR = 0.9  # the outline's hull fills at least this share of its minimum-area rectangle
@@ -47,10 +47,10 @@ def remove_frames(ink: np.ndarray, level: float, threshold: float) -> tuple[np.n
         if sides is None:
             continue
         for side, (rows, cols) in sides:
-            printed_lines._divide_out(out[rows, cols], side)
+            line_removal.divide_out(out[rows, cols], side)
         for side, (rows, cols) in sides:
-            printed_lines._bridge(out[rows, cols], ink[rows, cols], side)
-            bands[rows, cols] |= printed_lines.band_mask(out[rows, cols].shape, [side])
+            line_removal.bridge(out[rows, cols], ink[rows, cols], side)
+            bands[rows, cols] |= line_removal.band_mask(out[rows, cols].shape, [side])
         found += 1
     inner = (slice(margin, -margin), slice(margin, -margin))
     return out[inner], bands[inner], found
@@ -106,7 +106,7 @@ def _side(
     # Averaged along the side (as the line search does): a thin faint side that steps from row to
     # row keeps its contrast while grain and JPEG noise average away.
     crop = cv2.blur(ink[window], (printed_lines.SMOOTH, 1) if horizontal else (1, printed_lines.SMOOTH))
-    line = printed_lines._verify(crop, threshold, horizontal, slope, intercept, widest=widest)
+    line = printed_lines.verify_line(crop, threshold, horizontal, slope, intercept, widest=widest)
     return None if line is None else (line, window)
 
 

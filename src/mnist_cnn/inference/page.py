@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_cnn.inference.line_removal import band_mask, remove_lines
 from mnist_cnn.inference.main_ink import NEAR, SPECK, box, ink_level, main_ink
 from mnist_cnn.inference.paper_light import UNEVEN, paper_light, uneven
-from mnist_cnn.inference.printed_lines import MIN_THRESHOLD, band_mask, find_lines, ink_noise, lines_notes, remove_lines
+from mnist_cnn.inference.printed_lines import MIN_THRESHOLD, find_lines, ink_noise, lines_notes
 
 MIN_PAGE_SIDE = 64  # smaller images are a digit alone (MNIST-like, a pad drawing): never cleaned
 ANALYSIS_SIDE = 1024  # pages are cleaned at most at this size: a 20 px digit needs no more
