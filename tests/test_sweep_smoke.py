@@ -51,6 +51,16 @@ def _epochs_done(slot: Path) -> int:
     return _manifest(manifests[0].parent).get("epochs_completed", 0) if manifests else 0
 
 
+def _wait_for_first_epoch(executor: subprocess.Popen, slot) -> None:
+    """Wait until trial 0 has committed an epoch; fail (killing the executor) if it ends or 240 s pass first."""
+    deadline = time.monotonic() + 240
+    while not _epochs_done(slot):
+        if time.monotonic() > deadline or executor.poll() is not None:
+            executor.kill()
+            pytest.fail(f"trial 0 committed no epoch within 240 s, or the executor ended: {executor.communicate()}")
+        time.sleep(0.1)
+
+
 def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path):
     sweep_dir = tmp_path / "s"
     args = ["sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--grid", "train.batch_size=32,64",
@@ -96,12 +106,7 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path):
     executor = subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir)], env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     slot = plan.trial_slot(sweep_dir, the_plan.trials[0])
-    deadline = time.monotonic() + 240
-    while not _epochs_done(slot):
-        if time.monotonic() > deadline or executor.poll() is not None:
-            executor.kill()
-            pytest.fail(f"trial 0 committed no epoch within 240 s, or the executor ended: {executor.communicate()[0]}")
-        time.sleep(0.1)
+    _wait_for_first_epoch(executor, slot)
     executor.send_signal(signal.SIGINT)
     out, _ = executor.communicate(timeout=120)
     assert executor.returncode == 130, out
@@ -168,12 +173,7 @@ def test_ray_executor_passes_a_stop_to_its_trials_and_keeps_ray_out_of_the_termi
     ray_run = [*CLI, "sweep", "run", str(sweep_dir), "--executor", "ray", "--cpus-per-trial", str(available_cores())]
     executor = subprocess.Popen(ray_run, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     slot = plan.trial_slot(sweep_dir, the_plan.trials[0])
-    deadline = time.monotonic() + 240
-    while not _epochs_done(slot):
-        if time.monotonic() > deadline or executor.poll() is not None:
-            executor.kill()
-            pytest.fail(f"trial 0 committed no epoch within 240 s, or the executor ended: {executor.communicate()}")
-        time.sleep(0.1)
+    _wait_for_first_epoch(executor, slot)
     executor.send_signal(sig)
     out, err = executor.communicate(timeout=180)
     assert executor.returncode == code, (out, err)
