@@ -2,10 +2,12 @@
 
 `read_number(gray, classify)` is the one entry point (predict, serve and the API share it). The
 geometry (page cleaning keeping all writing, components, merged pieces, candidate cuts of touching
-digits) is `segment_layout`; here the classifier decides between the candidates: each group keeps
-the reading whose digits the model reads with the highest joint confidence (the product of their
-probabilities, weighted by a prior from their shapes). A picture with one digit gives exactly
-today's single-digit result (imaging.preprocess_array) and numbers.
+digits) is `segment_layout`; here each group keeps its best-scoring candidate. A candidate's score
+adds, over its parts, the log of the classifier's probability for the digit it reads and the
+segment verifier's log-probability that the part is one digit (not touching digits, not a piece
+of one: `segment_verifier`), and the weighted shape features of the cut (strokes crossed, short
+or wide parts); the weights were fitted by scripts/train_segment_verifier.py. A picture with one
+digit gives exactly today's single-digit result (imaging.preprocess_array) and numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnist_cnn.inference import segment_verifier
 from mnist_cnn.inference.image_decode import ImageError
+from mnist_cnn.inference.segment_candidates import FEATURES, Candidate
 from mnist_cnn.inference.segment_layout import Box, Layout, layout
 
 __all__ = ["DigitReading", "ImageError", "NumberReading", "choose", "layout", "read_number"]
@@ -77,6 +81,17 @@ def read_number(
                   top_k=top_k)  # fmt: skip
 
 
+def score_of(candidate: Candidate, rows: np.ndarray, verdicts: np.ndarray | None) -> float:
+    """How well a candidate reads: the classifier's log-probabilities, the verifier's, the cut's shape."""
+    score = float(np.sum(np.log(np.maximum(rows.max(axis=1), 1e-12))))
+    if verdicts is None:
+        return score
+    weights = segment_verifier.weights()
+    for index, name in enumerate(segment_verifier.CLASSES):
+        score += weights.get(name, 0.0) * float(np.sum(verdicts[:, index]))
+    return score + sum(weights[name] * float(candidate.features[name]) for name in FEATURES)
+
+
 def choose(
     found: Layout,
     probabilities: np.ndarray,
@@ -90,13 +105,15 @@ def choose(
     if not np.all(np.isfinite(probs)):
         raise ImageError("the model returned non-finite probabilities for this picture")
     digits: list[DigitReading] = []
+    # The verifier only matters where a group has a choice; a lone candidate needs no second opinion.
+    verdicts = segment_verifier.log_probabilities(found.images()) if any(len(g) > 1 for g in found.groups) else None
     row = 0
     for group in found.groups:
         best, best_score, best_rows = None, -np.inf, 0
         for candidate in group:
             rows = probs[row : row + len(candidate.parts)]
+            score = score_of(candidate, rows, None if verdicts is None else verdicts[row : row + len(candidate.parts)])
             row += len(candidate.parts)
-            score = float(np.sum(np.log(np.maximum(rows.max(axis=1), 1e-12)))) + candidate.prior
             if score > best_score:
                 best, best_score, best_rows = candidate, score, rows
         assert best is not None  # every group has its whole reading

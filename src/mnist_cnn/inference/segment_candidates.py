@@ -1,9 +1,9 @@
 """Candidate readings of one group of ink: read whole, or cut into 2..MAX_PARTS touching digits.
 
-`segment_layout` finds the groups; here each group's candidates and their shape priors (log-odds)
-are listed, every part already normalised like a single digit (imaging.digit_field). Which
-candidate holds is the classifier's choice (`segment.choose`). Hand-written: a few boxes and masks
-per group, in no library's shape.
+`segment_layout` finds the groups; here each group's candidates and their shape features are
+listed, every part already normalised like a single digit (imaging.digit_field). Which candidate
+holds is decided in `segment.choose` (the classifier, the segment verifier and these features).
+Hand-written: a few boxes and masks per group, in no library's shape.
 """
 
 from __future__ import annotations
@@ -17,22 +17,19 @@ from mnist_cnn.inference import imaging
 from mnist_cnn.inference.image_decode import ImageError
 from mnist_cnn.inference.segment_cuts import find_cuts
 
-MAY_TOUCH = 0.75  # a group wider than this share of its height may be touching digits
+MAY_TOUCH = 0.45  # a group wider than this share of its height may be touching digits (two 1s are ~0.5)
 MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
 MAX_CUTS = 7
-WHOLE_WIDE = 1.2  # a group read as one digit pays for every share of its height it is wider than this
-PART_WIDE = 1.1  # so does a part of a cut group
-WIDER_THAN_OTHERS = 1.55  # and one wider than this many times the line's typical digit
-WIDE_COST = 4.0  # log-odds per unit of aspect ratio past those
-RELATIVE_COST = 4.0  # log-odds per typical digit's width past WIDER_THAN_OTHERS
-CUT_COST = 0.3  # log-odds every cut pays: the model reads fragments of a digit confidently too
-CROSS_COST = 1.0  # and per stroke it cuts beyond the first (touching digits meet in one stroke)
+WHOLE_WIDE = 1.2  # a group read as one digit is "wide" by the share of its height it is wider than this
+PART_WIDE = 1.1  # so is a part of a cut group
+WIDER_THAN_OTHERS = 1.55  # and "wider than the others" by the line's typical digits it is wider than this many
 FRAGMENT = 0.35  # a cut part shorter than this share of its group's height is never a digit
 SHORT = 0.6  # a cut part shorter than this share of its group's height is likely a fragment
-SHORT_COST = 3.0  # log-odds for a part of no height at all, less for taller ones
 MIN_INK = 0.1  # a cut part holding less than this share of its group's ink is a sliver, not a digit
 MAX_PARTS = 4  # at most this many touching digits in one group
 
+
+FEATURES = ("cuts", "crossings", "short", "wide", "relative")
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
 
@@ -48,10 +45,15 @@ class Part:
 
 @dataclass
 class Candidate:
-    """One way to read a group: its parts left to right, and a prior (log-odds) from their shapes."""
+    """One way to read a group: its parts left to right, and the shape features `segment.choose` weighs.
+
+    features: cuts made, strokes crossed beyond the first per cut, how short the parts are (a share
+    of SHORT, summed), how much wider than tall (past WHOLE_WIDE / PART_WIDE, summed), how much
+    wider than the line's typical digit (past WIDER_THAN_OTHERS; the whole reading only).
+    """
 
     parts: list[Part]
-    prior: float = 0.0
+    features: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
 
 
 def scaled(box: Box, scale: tuple[float, float]) -> Box:
@@ -68,8 +70,8 @@ def candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typi
     if whole is None:
         raise ImageError("no digit found (only specks of ink)")
     # Wider than tall, or much wider than the line's other digits: likely several digits.
-    prior = _width_prior(width / height, WHOLE_WIDE) - RELATIVE_COST * max(0.0, width / typical - WIDER_THAN_OTHERS)
-    found = [Candidate([whole], prior)]
+    wide, relative = max(0.0, width / height - WHOLE_WIDE), max(0.0, width / typical - WIDER_THAN_OTHERS)
+    found = [Candidate([whole], {"cuts": 0, "crossings": 0, "short": 0.0, "wide": wide, "relative": relative})]
     if width <= MAY_TOUCH * height:
         return found
     cuts = find_cuts(group_ink, max(2, int(MIN_PART * height)), MAX_CUTS)
@@ -90,22 +92,23 @@ def candidates(group_ink: np.ndarray, box: Box, scale: tuple[float, float], typi
             pieces = [_part(group_ink, box, right & ~left, scale) for left, right in itertools.pairwise(masks)]
             if any(p is None or p.box[3] - p.box[1] < FRAGMENT * (box[3] - box[1]) * scale[1] for p in pieces):
                 continue  # a sliver or a fragment of a stroke, not a digit
-            prior = sum(_part_prior(p.box, box, scale) for p in pieces)  # type: ignore[union-attr]
-            prior -= sum(CUT_COST + CROSS_COST * max(0, cuts[i].crossings - 1) for i in chosen)
-            found.append(Candidate(pieces, prior))  # type: ignore[arg-type]
+            shapes = [_part_shape(p.box, box, scale) for p in pieces]  # type: ignore[union-attr]
+            features = {
+                "cuts": len(chosen),
+                "crossings": sum(max(0, cuts[i].crossings - 1) for i in chosen),
+                "short": sum(s[0] for s in shapes),
+                "wide": sum(s[1] for s in shapes),
+                "relative": 0.0,
+            }
+            found.append(Candidate(pieces, features))  # type: ignore[arg-type]
     return found
 
 
-def _part_prior(part: Box, group: Box, scale: tuple[float, float]) -> float:
-    """Log-odds from a cut part's shape: not much wider than tall, not much shorter than its group."""
+def _part_shape(part: Box, group: Box, scale: tuple[float, float]) -> tuple[float, float]:
+    """A cut part's (shortness, wideness): below SHORT of its group's height, past PART_WIDE of its own."""
     width, height = (part[2] - part[0]) / scale[0], (part[3] - part[1]) / scale[1]
-    short = max(0.0, SHORT - height / max(group[3] - group[1], 1))
-    return _width_prior(width / max(height, 1.0), PART_WIDE) - SHORT_COST * short / SHORT
-
-
-def _width_prior(aspect: float, limit: float) -> float:
-    """Log-odds from a digit's width alone: one is rarely much wider than tall."""
-    return -WIDE_COST * max(0.0, aspect - limit)
+    short = max(0.0, SHORT - height / max(group[3] - group[1], 1)) / SHORT
+    return short, max(0.0, width / max(height, 1.0) - PART_WIDE)
 
 
 def _part(group_ink: np.ndarray, box: Box, mask: np.ndarray, scale: tuple[float, float]) -> Part | None:

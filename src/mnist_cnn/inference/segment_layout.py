@@ -22,7 +22,7 @@ import numpy as np
 
 from mnist_cnn.inference import imaging
 from mnist_cnn.inference.image_decode import ImageError
-from mnist_cnn.inference.segment_candidates import MAY_TOUCH, Box, Candidate, Part, candidates, scaled
+from mnist_cnn.inference.segment_candidates import Box, Candidate, Part, candidates, scaled
 
 DUST = 0.1  # marks smaller than this share of the writing's height are dust, not even pieces of a digit
 MAX_MARKS = 200  # marks grouped at most (the largest); more is grain, not writing
@@ -33,6 +33,7 @@ INSIDE = 0.85  # two tall marks are one digit only when one lies within this sha
 NEAR_GAP = 0.2  # a small piece within this share of the writing's height of a larger one joins it
 SMALL = 0.6  # "small": at most this share of the writing's height tall
 MARK_AREA = 0.0005  # a dropped mark covering this share of the picture is worth a note
+ONE_DIGIT = 0.75  # a lone group no wider than this share of its height is one digit: today's path
 OTHER_LINE = 0.3  # a group sharing less than this share of its height with the writing's band is another line
 
 
@@ -104,7 +105,7 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     marks = strays + sum(1 for box, _ in dropped if (box[2] - box[0]) * (box[3] - box[1]) >= MARK_AREA * ink.size)
     mark_notes = [f"{marks} small mark{'s' if marks > 1 else ''} ignored"] if marks else []
     kept.sort(key=lambda item: (item[0][0] + item[0][2]) / 2)
-    if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= MAY_TOUCH * (kept[0][0][3] - kept[0][0][1]):
+    if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= ONE_DIGIT * (kept[0][0][3] - kept[0][0][1]):
         return single(g, today())  # one narrow group: exactly today's one-digit path (its notes included)
     typical = _typical_width([box for box, _ in kept], height)
     out = []
@@ -115,7 +116,7 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     if len(out) == 1:
         # One wide group (touching digits, or one broad digit): read whole exactly as today.
         whole = today()
-        out[0][0] = Candidate([Part(scaled(kept[0][0], scale), whole.image, list(whole.notes))], out[0][0].prior)
+        out[0][0] = Candidate([Part(scaled(kept[0][0], scale), whole.image, list(whole.notes))], out[0][0].features)
     return Layout(out, notes + mark_notes)
 
 

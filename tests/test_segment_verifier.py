@@ -1,0 +1,82 @@
+"""The segment verifier (one digit / several touching digits / a piece of one) and how choose() weighs it.
+
+Fast tier: font digits (tests/segment_ink.py), the shipped ONNX verifier, no dataset. The verifier
+was trained on photographed MNIST digits, so font digits are also a check that it generalises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from segment_ink import glyph
+
+from mnist_cnn.inference import imaging, segment, segment_verifier
+from mnist_cnn.inference.segment_candidates import FEATURES, Candidate, Part
+from mnist_cnn.inference.segment_layout import Layout
+
+ONE, SEVERAL, PIECE = range(3)
+
+
+def field(ink: np.ndarray) -> np.ndarray:
+    return imaging.digit_field(ink)[0].astype(np.float32)
+
+
+def touching(left: str, right: str, overlap: int = 2) -> np.ndarray:
+    """Two font digits side by side, their ink overlapping by `overlap` columns."""
+    a, b = glyph(left), glyph(right)
+    ink = np.zeros((max(a.shape[0], b.shape[0]), a.shape[1] + b.shape[1] - overlap), np.float32)
+    ink[: a.shape[0], : a.shape[1]] = a
+    ink[: b.shape[0], -b.shape[1] :] = np.maximum(ink[: b.shape[0], -b.shape[1] :], b)
+    return ink
+
+
+def verdicts(fields: list[np.ndarray]) -> np.ndarray:
+    return segment_verifier.log_probabilities(np.stack(fields)[..., np.newaxis]).argmax(axis=1)
+
+
+def test_every_font_digit_alone_is_one_digit():
+    assert verdicts([field(glyph(d)) for d in "0123456789"]).tolist() == [ONE] * 10
+
+
+def test_touching_pairs_are_several_digits():
+    pairs = ["44", "17", "38", "95", "20", "61", "77", "59", "08", "11"]
+    assert verdicts([field(touching(p[0], p[1])) for p in pairs]).tolist() == [SEVERAL] * len(pairs)
+
+
+def test_halves_of_round_digits_are_pieces():
+    halves = []
+    for digit in "02368":  # digits whose halves are no digit (half a 4 or a 7 can look like a 1)
+        ink = glyph(digit)
+        halves += [field(ink[:, : ink.shape[1] // 2]), field(ink[:, ink.shape[1] // 2 :])]
+    assert verdicts(halves).tolist() == [PIECE] * 10
+
+
+def sure_of_everything(images: np.ndarray) -> np.ndarray:
+    """A classifier as overconfident as a real one on a squeezed pair: 0.99 for some digit, always."""
+    probs = np.full((len(images), 10), 0.01 / 9, np.float32)
+    probs[np.arange(len(images)), np.arange(len(images)) % 10] = 0.99
+    return probs
+
+
+def group(whole: np.ndarray, parts: list[np.ndarray]) -> list[Candidate]:
+    box = (0, 0, 10, 10)
+    return [Candidate([Part(box, field(whole))]),
+            Candidate([Part(box, field(p)) for p in parts], dict.fromkeys(FEATURES, 0.0) | {"cuts": 1})]  # fmt: skip
+
+
+def test_a_pair_the_classifier_reads_whole_with_certainty_is_still_split():
+    pair = touching("4", "4")
+    found = Layout([group(pair, [glyph("4"), glyph("4")])], [])
+    reading = segment.choose(found, sure_of_everything(found.images()))
+    assert len(reading.digits) == 2
+
+
+def test_a_digit_the_classifier_reads_in_halves_with_certainty_stays_whole():
+    zero = glyph("0")
+    found = Layout([group(zero, [zero[:, : zero.shape[1] // 2], zero[:, zero.shape[1] // 2 :]])], [])
+    reading = segment.choose(found, sure_of_everything(found.images()))
+    assert len(reading.digits) == 1
+
+
+def test_the_weights_cover_every_shape_feature_and_the_verifier():
+    weights = segment_verifier.weights()
+    assert set(FEATURES) <= set(weights) and weights["one"] > 0  # "one digit" must count for a candidate
