@@ -2,8 +2,8 @@
 
 An MNIST classifier reads two touching digits squeezed into one 28×28 confidently as one digit
 ("17" as 0, "44" as 4), and reads the halves of a 0 confidently too: its own probabilities cannot
-say whether a cut was right. This second, tiny network (two convolutions, ~15k weights) can: it
-was trained by `scripts/train_segment_verifier.py` on the candidate parts that `segment_layout`
+say whether a cut was right. This second, small network (two convolutions, 56k weights, 229 KB)
+can: it was trained by `scripts/train_segment_verifier.py` on the candidate parts that `segment_layout`
 makes of photographed strings of MNIST *training* digits (never the test digits the benchmarks
 read), each labelled by where the true digits lay. It ships in the package as ONNX, runs in ONNX
 Runtime (no TensorFlow), and is the same whatever model reads the digits. `segment.choose` weighs
