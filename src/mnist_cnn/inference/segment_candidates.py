@@ -27,9 +27,7 @@ FRAGMENT = 0.35  # a cut part shorter than this share of its group's height is n
 SHORT = 0.6  # a cut part shorter than this share of its group's height is likely a fragment
 MIN_INK = 0.1  # a cut part holding less than this share of its group's ink is a sliver, not a digit
 MAX_PARTS = 4  # at most this many touching digits in one group
-
-
-FEATURES = ("cuts", "crossings", "short", "wide", "relative")
+FEATURES = ("cuts", "crossings", "short", "wide", "relative")  # a candidate's shape, weighed in segment.choose
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
 
