@@ -21,7 +21,7 @@ from typing import TextIO
 
 import mnist_cnn
 from mnist_cnn import atomic, interrupts
-from mnist_cnn.sweep.execute import Tally, pending, record_exit, trial_command
+from mnist_cnn.sweep.execute import Tally, available_cores, pending, record_exit, trial_command
 from mnist_cnn.sweep.plan import Plan, trial_slot
 
 RAY_LOG = "ray.log"  # in the sweep directory: what Ray logged while it ran this sweep's trials
@@ -51,7 +51,11 @@ def run_ray(
         if started_here:
             try:
                 # log_to_driver=False: trial output goes to each slot's worker.log, not through Ray.
-                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+                # A local Ray gets this process's cores (its affinity mask: taskset, a batch slot), not
+                # the machine's, which Ray would count: more trials at once than cores to run them.
+                local = {"num_cpus": available_cores()} if address is None else {}
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                         **local)  # fmt: skip
             except ConnectionError as exc:
                 raise UsageError(f"--address {address}: cannot reach a Ray cluster ({exc})") from None
         try:
