@@ -1,6 +1,6 @@
 """Train the segment verifier (one digit / several touching digits / a piece of one) and fit how it is weighed.
 
-    python scripts/train_segment_verifier.py MODEL [--train-strings 2000] [--fit-strings 1200] [--workers 2]
+    python scripts/train_segment_verifier.py MODEL [--train-strings 4000] [--fit-strings 1200] [--epochs 12] [--workers 2]
 
 MODEL: the digit classifier the weights are fitted with (a run directory or model file, as for
 `mnist-cnn predict --model`; configs/chollet.yaml's run). Writes, next to segment_verifier.py:
@@ -197,9 +197,9 @@ def fit_weights(strings: list[dict]) -> tuple[dict, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model")
-    parser.add_argument("--train-strings", type=int, default=2000)
+    parser.add_argument("--train-strings", type=int, default=4000)
     parser.add_argument("--fit-strings", type=int, default=1200)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     started = time.perf_counter()
