@@ -1,6 +1,6 @@
 """Train the segment verifier (one digit / several touching digits / a piece of one) and fit how it is weighed.
 
-    python scripts/train_segment_verifier.py MODEL [--train-strings 4000] [--fit-strings 1200] [--epochs 12] [--workers 2]
+    python scripts/train_segment_verifier.py MODEL [--train-strings 4000] [--epochs 12] [--workers 2]
 
 MODEL: the digit classifier the weights are fitted with (a run directory or model file, as for
 `mnist-cnn predict --model`; configs/chollet.yaml's run). Writes, next to segment_verifier.py:
