@@ -114,6 +114,7 @@ def collect(job: tuple) -> list[dict]:
 
 
 def gather(count: int, spec: dict, model: str, workers: int) -> list[dict]:
+    """`count` strings of a set, collected by `workers` processes (each loads MNIST and the model once)."""
     step = -(-count // workers)
     jobs = [(first, min(step, count - first), spec, model) for first in range(0, count, step)]
     with ProcessPoolExecutor(workers) as pool:
