@@ -30,17 +30,22 @@ def check_architecture(committer: EpochCommitter, restored, cfg: Config) -> None
     )
 
 
-def same_as_recorded(recorded: dict, current: dict, defaults: dict | None = None) -> bool:
+def same_as_recorded(recorded: dict, current: dict) -> bool:
     """Whether `current` says what the manifest recorded; keys added to the schema since (at their
     defaults, e.g. output.plots) do not count, so runs made before a new key can still be resumed."""
-    defaults = config.to_dict(Config()) if defaults is None else defaults
+    return _same(recorded, current, config.to_dict(Config()))
+
+
+def _same(recorded, current, defaults) -> bool:
+    """`same_as_recorded` at one level of the config; `defaults` is the schema's default at that level."""
     if not isinstance(recorded, dict) or not isinstance(current, dict):
         return recorded == current
+    defaults = defaults if isinstance(defaults, dict) else {}
     for key, value in current.items():
         if key not in recorded:
-            if value != (defaults or {}).get(key, object()):
+            if key not in defaults or value != defaults[key]:
                 return False
-        elif not same_as_recorded(recorded[key], value, (defaults or {}).get(key)):
+        elif not _same(recorded[key], value, defaults.get(key)):
             return False
     return set(recorded) <= set(current)
 
