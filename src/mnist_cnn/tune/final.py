@@ -74,7 +74,6 @@ def run_final(tune_dir: Path, plan: studies.TunePlan, workers: int, echo: Callab
 def run_in_process(folder: Path, the_plan: sweep_plans.Plan, workers: int, echo: Callable[[str], None]):
     """One worker: the sweep's runs one after another in this process (TensorFlow imported once), each
     through `sweep run --index`'s own code; a run needing other thread settings goes to a fresh process."""
-    import keras
 
     from mnist_cnn.errors import MnistCnnError
     from mnist_cnn.sweep import trial as sweep_trials
@@ -89,11 +88,10 @@ def run_in_process(folder: Path, the_plan: sweep_plans.Plan, workers: int, echo:
         state = sweep_trials.state_of(folder, trial)
         cfg = sweep_plans.trial_config(folder, trial)
         try:
-            worker.take_settings(worker.resumed_config(state.run, cfg) if state.run else cfg)
+            worker.prepare_process(state.run, cfg)
         except worker.FreshProcessNeeded:  # e.g. a run started by two workers, resumed by one: its own process
             rest = sweep_execute.run_local(folder, the_plan, 1, echo)
             return sweep_execute.Tally(tally.done + rest.done, tally.skipped, tally.failed + rest.failed, rest.busy)
-        keras.backend.clear_session()  # nothing of the previous run leaks into this one
         try:  # the run's own train.log keeps its console; here one line per run, as the process executor says
             sweep_trials.run_trial(folder, trial, None, lambda _line: None)
         except (MnistCnnError, Diverged, OSError) as exc:  # recorded in the run's manifest; go on with the others

@@ -130,13 +130,11 @@ def run_one(tune_dir: Path, threads: int | None, log: Callable[[str], None]) -> 
         try:
             run = _train(slot, cfg, trial, plan, log)
         except FreshProcessNeeded as exc:  # nothing trained: hand the trial to a fresh process, unchanged
-            study.tell(trial, state=TrialState.FAIL)
-            studies.retry_callback()(study, study._storage.get_trial(trial._trial_id))
+            _requeue(study, trial)
             log(f"trial {trial.number}: {exc}; re-queued for a fresh worker process")
             return {**result, "outcome": RESTART}
         except Interrupted:
-            study.tell(trial, state=TrialState.FAIL)
-            studies.retry_callback()(study, study._storage.get_trial(trial._trial_id))
+            _requeue(study, trial)
             log(f"trial {trial.number}: interrupted; re-queued to resume from {slot}")
             raise
         except Diverged as exc:  # deterministic: training these values again would diverge again
@@ -156,7 +154,6 @@ def run_one(tune_dir: Path, threads: int | None, log: Callable[[str], None]) -> 
 
 def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: Callable[[str], None]):
     """Start, resume or (if it finished before its trial was told) reuse the slot's run; the run directory."""
-    import keras
 
     from mnist_cnn.train import runner
     from mnist_cnn.train.callbacks import added_to_fit
@@ -174,8 +171,7 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
                 if row.get(plan.objective) is not None:
                     trial.report(float(row[plan.objective]), int(row["epoch"]))
         if run is None or status not in (*manifests.FINISHED, "diverged"):
-            take_settings(resumed_config(run, cfg) if run is not None else cfg)
-            keras.backend.clear_session()  # nothing of an earlier trial (layer names, graphs) leaks into this one
+            prepare_process(run, cfg)
         with added_to_fit(report_and_prune(trial, plan.objective, plan.pruner)):
             if run is None:
                 _remove_unstarted(slot)
@@ -185,6 +181,22 @@ def _train(slot: Path, cfg: config.Config, trial, plan: studies.TunePlan, log: C
                 # The run keeps its own config (threads included): resume refuses any other change.
                 runner.resume(run, [], load, console)
     return run
+
+
+def _requeue(study, trial) -> None:
+    """Fail the trial and queue its values again (Optuna's retry callback), for a worker to take up."""
+    from optuna.trial import TrialState
+
+    study.tell(trial, state=TrialState.FAIL)
+    studies.retry_callback()(study, study._storage.get_trial(trial._trial_id))
+
+
+def prepare_process(run, cfg: config.Config) -> None:
+    """Before training a run in this process: its thread settings checked (FreshProcessNeeded), Keras cleared."""
+    import keras
+
+    take_settings(resumed_config(run, cfg) if run is not None else cfg)
+    keras.backend.clear_session()  # nothing of an earlier run (layer names, graphs) leaks into this one
 
 
 def resumed_config(run, cfg: config.Config) -> config.Config:
