@@ -2,8 +2,9 @@
 
     python scripts/bench_tests.py                      # the fast tier, 3 runs
     python scripts/bench_tests.py --tier all --repeat 1 --out docs/test-timing.json
+    python scripts/bench_tests.py --workers 2            # in two pytest-xdist workers, as scripts/test runs it
 
-Each run is `python -m pytest -q -p no:cacheprovider [-m "not smoke"] --durations=N` in a child
+Each run is `python -m pytest -q -p no:cacheprovider [-m "not smoke"] --durations=N [-n W]` in a child
 process. The CPU time is that of the child and everything it waited for (training children,
 servers, kernels), so it holds still where the wall time moves with what else the machine runs;
 the load average before and after each run says how busy the machine was. Prints one line per run,
@@ -28,14 +29,15 @@ TIERS = {"fast": ["-m", "not smoke"], "smoke": ["-m", "smoke"], "all": []}
 DURATION = re.compile(r"^\s*([\d.]+)s (call|setup|teardown)\s+(.+?)\s*$", re.M)
 
 
-def run_once(tier: str, slowest: int) -> dict:
+def run_once(tier: str, slowest: int, workers: int) -> dict:
     """One pytest run of `tier`: wall and CPU seconds, load before and after, outcome line, slowest tests."""
     before_load = os.getloadavg()[0]
     before_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--durations={slowest}", *TIERS[tier]],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--durations={slowest}", *TIERS[tier],
+         *(["-n", str(workers)] if workers else [])],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
     wall = time.perf_counter() - started
@@ -44,6 +46,7 @@ def run_once(tier: str, slowest: int) -> dict:
     lines = done.stdout.strip().splitlines()
     return {
         "tier": tier,
+        "workers": workers,
         "exit_code": done.returncode,
         "outcome": lines[-1] if lines else done.stderr.strip()[-300:],
         "wall_s": round(wall, 1),
@@ -62,16 +65,18 @@ def main() -> int:
     parser.add_argument("--tier", choices=sorted(TIERS), default="fast")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--slowest", type=int, default=15, help="how many of the slowest tests to keep")
+    parser.add_argument("--workers", type=int, default=0, help="pytest-xdist workers (0: one process)")
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = parser.parse_args()
     runs = []
     for i in range(args.repeat):
-        run = run_once(args.tier, args.slowest)
+        run = run_once(args.tier, args.slowest, args.workers)
         runs.append(run)
         print(f"run {i + 1}: {run['wall_s']} s wall, {run['cpu_s']} s CPU, load {run['load_before']} -> "
               f"{run['load_after']}; {run['outcome']}")  # fmt: skip
     summary = {
         "tier": args.tier,
+        "workers": args.workers,
         "cores": os.cpu_count(),
         "median_wall_s": statistics.median(r["wall_s"] for r in runs),
         "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),

@@ -2,20 +2,20 @@
 
 Every case builds its hostile file here and checks, through the real CLI, one line naming the file and
 what is wrong, the right exit code, no traceback, nothing written elsewhere, and no hang: cases that
-could block (FIFOs) run in a child process with a timeout.
+could block (FIFOs) run under conftest.fails_if_blocked, which fails the test instead of hanging.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from hostile_files import STARTED, digit_png, onnx_run
 
-from conftest import CLI, ROOT, SMOKE, cli_subprocess_env
+from conftest import ROOT, SMOKE, fails_if_blocked
 
 GB = 2**30
 
@@ -29,19 +29,10 @@ def _one_line(result_err: str, *needles: str) -> str:
     return lines[0]
 
 
-def _child(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """The CLI in a child process, killed if it blocks: a hang fails the test instead of hanging the suite."""
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_subprocess_env(),
-                          cwd=cwd, timeout=timeout)  # fmt: skip
-
-
 def _cli(run_cli, kind: str, *args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr): in a child process for FIFOs (a regression that blocks fails instead of
-    hanging the suite), in-process otherwise (faster)."""
-    if kind == "fifo":
-        result = _child(*args)
-        return result.returncode, result.stdout, result.stderr
-    result = run_cli(*args)
+    """(exit code, stdout, stderr) of the CLI in this process; for FIFOs a hang fails the test."""
+    with fails_if_blocked() if kind == "fifo" else contextlib.nullcontext():
+        result = run_cli(*args)
     return result.code, result.out, result.err
 
 
@@ -101,12 +92,12 @@ def test_a_hostile_config_is_one_line_exit_2(tmp_path, run_cli, make, needles, c
     assert not (tmp_path / "runs").exists() and not (tmp_path / "sweep").exists()
 
 
-def test_a_fifo_config_is_refused_without_blocking(tmp_path):
+def test_a_fifo_config_is_refused_without_blocking(tmp_path, run_cli):
     fifo = tmp_path / "config.yaml"
     os.mkfifo(fifo)
-    result = _child("train", "--config", str(fifo), "--runs-dir", str(tmp_path / "runs"))
-    assert result.returncode == 2
-    _one_line(result.stderr, str(fifo), "FIFO")
+    code, _, err = _cli(run_cli, "fifo", "train", "--config", str(fifo), "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2
+    _one_line(err, str(fifo), "FIFO")
 
 
 # --------------------------------------------------------------------------- run state read back
@@ -197,15 +188,15 @@ def test_every_command_refuses_a_hostile_manifest_with_one_line(tmp_path, run_cl
     _one_line(err, "manifest.json", needle)
 
 
-def test_a_fifo_history_does_not_block_compare(tmp_path):
+def test_a_fifo_history_does_not_block_compare(tmp_path, run_cli):
     a, b = _finished_run(tmp_path / "a"), _finished_run(tmp_path / "b")
     os.mkfifo(a / "history.csv")
     manifest = json.loads((a / "manifest.json").read_text())
     manifest["history_sha256"] = "0" * 64
     (a / "manifest.json").write_text(json.dumps(manifest))
-    result = _child("runs", "compare", str(a), str(b), "--json")
-    assert result.returncode == 1
-    assert any("history.csv" in p for p in json.loads(result.stdout)["damaged"])
+    code, out, _ = _cli(run_cli, "fifo", "runs", "compare", str(a), str(b), "--json")
+    assert code == 1
+    assert any("history.csv" in p for p in json.loads(out)["damaged"])
 
 
 # --------------------------------------------------------------------------- locks: never written through
@@ -280,13 +271,13 @@ def test_a_plan_whose_trial_id_leaves_the_sweep_is_refused(tmp_path, run_cli, tr
     assert not (tmp_path / "escape").exists() and not Path("/tmp/escape").exists()
 
 
-def test_a_sweep_plan_that_is_a_fifo_does_not_block(tmp_path):
+def test_a_sweep_plan_that_is_a_fifo_does_not_block(tmp_path, run_cli):
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     os.mkfifo(sweep / "plan.json")
-    result = _child("sweep", "status", str(sweep))
-    assert result.returncode == 2
-    _one_line(result.stderr, "plan.json", "FIFO")
+    code, _, err = _cli(run_cli, "fifo", "sweep", "status", str(sweep))
+    assert code == 2
+    _one_line(err, "plan.json", "FIFO")
 
 
 def test_the_repository_configs_still_load():
@@ -316,16 +307,17 @@ def test_a_linked_plots_folder_is_never_written_through(tmp_path, run_cli, comma
     assert list(victim.iterdir()) == []
 
 
-def test_runs_list_does_not_walk_loops_of_links(tmp_path):
+def test_runs_list_does_not_walk_loops_of_links(tmp_path, run_cli):
     runs = tmp_path / "runs"
     _finished_run(runs / "good")
     nest = runs / "nest"
     nest.mkdir()
     for i in range(40):  # followed, 40 links to the parent six levels deep would be 40**6 folders
         (nest / f"up{i}").symlink_to(runs)
-    result = _child("runs", "list", str(runs), "--json", timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert [r["name"] for r in json.loads(result.stdout)["runs"]] == ["good"]
+    with fails_if_blocked(60):  # a walk into the loops would not end
+        result = run_cli("runs", "list", str(runs), "--json")
+    assert result.code == 0, result.err
+    assert [r["name"] for r in json.loads(result.out)["runs"]] == ["good"]
 
 
 def test_runs_list_survives_hand_edited_metrics_and_escapes_control_characters(tmp_path, run_cli):

@@ -61,7 +61,7 @@ def _wait_for_first_epoch(executor: subprocess.Popen, slot) -> None:
         time.sleep(0.1)
 
 
-def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path):
+def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path, run_cli):
     sweep_dir = tmp_path / "s"
     args = ["sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--grid", "train.batch_size=32,64",
             "--seeds", "2", "--workers", "2", "--sweep-dir", str(sweep_dir), "--json"]  # fmt: skip
@@ -75,14 +75,14 @@ def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path):
         assert facts["intra_op_threads"] >= 1  # each worker got its share of the cores, recorded
         assert _manifest(run)["status"] == "completed"
 
-    again = _cli(*args)
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) | {"sweep_dir": None} == {
+    again = run_cli(*args)  # in this process: it trains nothing
+    assert again.code == 0, again.err
+    assert json.loads(again.out) | {"sweep_dir": None} == {
         "sweep_dir": None, "finished_now": [], "already_finished": sorted(runs), "failed": [], "held_elsewhere": []
     }  # fmt: skip
     assert _runs(sweep_dir) == runs  # nothing new was trained
 
-    report = json.loads(_cli("sweep", "report", str(sweep_dir), "--json").stdout)
+    report = json.loads(run_cli("sweep", "report", str(sweep_dir), "--json").out)
     for point in report["points"]:
         batch = point["point"].split("=")[1]
         accs = [json.loads((r / "metrics.json").read_text())["test"]["accuracy"]
@@ -94,14 +94,14 @@ def test_grid_sweep_with_two_workers_then_rerun_skips_everything(tmp_path):
     assert report["unfinished"] == []
 
 
-def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path):
+def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path, run_cli):
     sweep_dir = tmp_path / "s"
     # Six short synthetic epochs: after the first is seen, five remain (seconds) for the interruption
     # to land in, even when a loaded machine starves this polling loop.
     epochs = ["--set", f"train.epochs={INTERRUPTED_EPOCHS}"]
-    planned = _cli("sweep", str(SMOKE), *SMALL, *epochs, "--seeds", "2",
-                   "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
+    planned = run_cli("sweep", str(SMOKE), *SMALL, *epochs, "--seeds", "2",
+                      "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
+    assert planned.code == 0, planned.err
     the_plan = plan.read(sweep_dir)
     executor = subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir)], env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -110,7 +110,7 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path):
     executor.send_signal(signal.SIGINT)
     out, _ = executor.communicate(timeout=120)
     assert executor.returncode == 130, out
-    status = json.loads(_cli("sweep", "status", str(sweep_dir), "--json").stdout)
+    status = json.loads(run_cli("sweep", "status", str(sweep_dir), "--json").out)
     states = {r["trial"]: r["state"] for r in status["trials"]}
     assert states[the_plan.trials[0].id] == "interrupted"
     assert states[the_plan.trials[1].id] == "pending"
@@ -135,11 +135,11 @@ def test_interrupted_sweep_resumes_and_trials_equal_standalone_runs(tmp_path):
         assert weights == {k: v["weights_sha256"] for k, v in _manifest(trial_run)["checkpoints"].items()}
 
 
-def test_index_addressed_trials_in_parallel_processes_run_each_trial_once(tmp_path):
+def test_index_addressed_trials_in_parallel_processes_run_each_trial_once(tmp_path, run_cli):
     sweep_dir = tmp_path / "s"
-    planned = _cli("sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--seeds", "2",
-                   "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
+    planned = run_cli("sweep", str(SMOKE), *SMALL, "--set", "train.epochs=1", "--seeds", "2",
+                      "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
+    assert planned.code == 0, planned.err
     # Like a Slurm array where task 0 was also started twice (a requeue): the lock lets one of them train.
     procs = [subprocess.Popen([*CLI, "sweep", "run", str(sweep_dir), "--index", str(i), "--json"],
                               env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -159,15 +159,14 @@ def test_index_addressed_trials_in_parallel_processes_run_each_trial_once(tmp_pa
 
 @pytest.mark.ray
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_ray_executor_passes_a_stop_to_its_trials_and_keeps_ray_out_of_the_terminal(tmp_path, sig, code):
+def test_ray_executor_passes_a_stop_to_its_trials_and_keeps_ray_out_of_the_terminal(tmp_path, run_cli, sig, code):
     """SIGINT/SIGTERM to `sweep --executor ray`: the running trial is recorded interrupted (not stale), the
     pending one never starts, stderr holds our one line and nothing of Ray's; a re-run through Ray finishes both."""
     need_package("ray", extra="ray")
     sweep_dir = tmp_path / "s"
-    planned = subprocess.run([*CLI, "sweep", str(SMOKE), "--set", f"train.epochs={RAY_EPOCHS}", "--seeds", "2",
-                              "--sweep-dir", str(sweep_dir), "--plan-only"],
-                             capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
+    planned = run_cli("sweep", str(SMOKE), "--set", f"train.epochs={RAY_EPOCHS}", "--seeds", "2",
+                      "--sweep-dir", str(sweep_dir), "--plan-only")  # fmt: skip
+    assert planned.code == 0, planned.err
     the_plan = plan.read(sweep_dir)
     # Two CPUs per trial on this 2-core machine: one trial runs, the other waits as a pending Ray task.
     ray_run = [*CLI, "sweep", "run", str(sweep_dir), "--executor", "ray", "--cpus-per-trial", str(available_cores())]
@@ -181,7 +180,7 @@ def test_ray_executor_passes_a_stop_to_its_trials_and_keeps_ray_out_of_the_termi
     assert f"{sig.name}: stopping 2 unfinished trial(s)" in out
     assert (sweep_dir / "ray.log").is_file()  # where Ray's own messages went
     states = {r["trial"]: r["state"] for r in
-              json.loads(_cli("sweep", "status", str(sweep_dir), "--json").stdout)["trials"]}  # fmt: skip
+              json.loads(run_cli("sweep", "status", str(sweep_dir), "--json").out)["trials"]}  # fmt: skip
     assert states == {the_plan.trials[0].id: "interrupted", the_plan.trials[1].id: "pending"}
     if sig == signal.SIGINT:
         return

@@ -78,7 +78,7 @@ def _assert_counted_once(tune_dir: Path, finished: int) -> list:
     return done
 
 
-def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the_best(tmp_path):
+def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the_best(tmp_path, run_cli):
     """...with --trials-per-worker 2: no worker process trains more than two trials, fresh ones take over."""
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
@@ -123,13 +123,12 @@ def test_two_workers_share_a_sqlite_study_that_prunes_completes_and_retrains_the
     final_runs = [p for p in (tune_dir / "final-best").rglob("manifest.json")]
     assert {_manifest(p.parent)["seed"] for p in final_runs} == {7, 8}  # smoke.yaml's seed and the next
 
-    listed = subprocess.run([*CLI, "runs", "list", str(tmp_path), "--json"], capture_output=True, text=True,
-                            env=cli_subprocess_env(), timeout=120)  # fmt: skip
-    assert listed.returncode == 0, listed.stderr
-    assert len(json.loads(listed.stdout)["runs"]) == 6 + 4  # trials and final re-trainings are ordinary runs
+    listed = run_cli("runs", "list", str(tmp_path), "--json")
+    assert listed.code == 0, listed.err
+    assert len(json.loads(listed.out)["runs"]) == 6 + 4  # trials and final re-trainings are ordinary runs
 
 
-def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_counted_once(tmp_path):
+def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_counted_once(tmp_path, run_cli):
     """...and both trials the re-run's one worker process trained one after another (the resumed one
     and the other) are bit-identical to `train --config` of their config.yaml in a fresh process."""
     space = tmp_path / "space.yaml"
@@ -186,15 +185,14 @@ def test_a_killed_worker_loses_at_most_an_epoch_and_its_trial_is_resumed_and_cou
         assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
     for r, f in zip(trial_runs, fresh, strict=True):
         (other,) = f.iterdir()
-        compared = subprocess.run([*CLI, "runs", "compare", str(r), str(other), "--json"], capture_output=True,
-                                  text=True, env=cli_subprocess_env(), timeout=120)  # fmt: skip
-        assert compared.returncode == 0, compared.stdout  # identical history and weights
+        compared = run_cli("runs", "compare", str(r), str(other), "--json")
+        assert compared.code == 0, compared.out  # identical history and weights
 
 
 def _pg_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not found:
-        pytest.fail("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does it)")
+        pytest.fail("PostgreSQL is not installed (Debian: apt-get install postgresql; scripts/test does it)")
     return found[-1].parent
 
 
