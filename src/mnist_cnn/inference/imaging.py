@@ -237,8 +237,14 @@ def _fit_box(crop: np.ndarray) -> np.ndarray:
     size = max(1, round(width * scale)), max(1, round(height * scale))
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     patch = np.clip(_resize(crop, size, resample), 0.0, 1.0)
-    # Thin pen strokes average to grey when shrunk; MNIST strokes peak at 1.
-    return patch / patch.max() if patch.max() > 0 else patch
+    # Thin pen strokes average to grey when shrunk; MNIST strokes peak at 1. Scaled by the 90th
+    # percentile of the ink, not its maximum: one dark pixel (a blot, a crossing) left a faint
+    # pen's whole digit grey, and grey 8s and 9s lost their loops (issue 22's misreads).
+    if patch.max() <= 0:
+        return patch
+    ink = patch[patch > 0.05 * patch.max()]
+    peak = float(np.percentile(ink, 90))
+    return np.clip(patch / peak, 0.0, 1.0)
 
 
 def _centre(patch: np.ndarray) -> np.ndarray:
