@@ -3,7 +3,7 @@
     python scripts/bench_tests.py                      # the fast tier, 3 runs
     python scripts/bench_tests.py --tier all --repeat 1 --out docs/test-timing.json
     python scripts/bench_tests.py --workers 2            # in two pytest-xdist workers, as scripts/test runs it
-    python scripts/bench_tests.py --tier smoke --repeat 1 --workers 2 --cpu-per-test 25   # and the 25 costliest tests in CPU
+    python scripts/bench_tests.py --tier smoke --repeat 1 --workers 2 --cpu-per-test 25   # + the 25 costliest in CPU
 
 Each run is `python -m pytest -q -p no:cacheprovider [-m "not smoke"] --durations=N [-n W]` in a child
 process. The CPU time is that of the child and everything it waited for (training children,
@@ -40,7 +40,8 @@ def run_once(tier: str, slowest: int, workers: int, cpu_per_test: bool = False) 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     plugin, per_test = [], tempfile.TemporaryDirectory()
     if cpu_per_test:
-        env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "scripts"), env["PYTHONPATH"]]), MNIST_CNN_CPU_PER_TEST=per_test.name)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "scripts"), env["PYTHONPATH"]])
+        env["MNIST_CNN_CPU_PER_TEST"] = per_test.name
         plugin = ["-p", "pytest_cpu_per_test"]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin, f"--durations={slowest}",
@@ -76,8 +77,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--slowest", type=int, default=15, help="how many of the slowest tests to keep")
     parser.add_argument("--workers", type=int, default=0, help="pytest-xdist workers (0: one process)")
-    parser.add_argument("--cpu-per-test", type=int, default=0, metavar="N",
-                        help="also measure every test's CPU seconds and print the N costliest")
+    parser.add_argument(
+        "--cpu-per-test",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure every test's CPU seconds and print the N costliest",
+    )
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = parser.parse_args()
     runs = []

@@ -29,7 +29,11 @@ def pytest_runtest_protocol(item, nextitem):
     yield
     after = _cpu()
     folder = Path(os.environ["MNIST_CNN_CPU_PER_TEST"])
-    line = {"test": item.nodeid, "own_cpu_s": round(after[0] - before[0], 2),
-            "children_cpu_s": round(after[1] - before[1], 2), "wall_s": round(time.perf_counter() - started, 2)}  # fmt: skip
+    line = {
+        "test": item.nodeid,
+        "own_cpu_s": round(after[0] - before[0], 2),
+        "children_cpu_s": round(after[1] - before[1], 2),
+        "wall_s": round(time.perf_counter() - started, 2),
+    }
     with open(folder / f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.jsonl", "a") as out:
         out.write(json.dumps(line) + "\n")

@@ -91,7 +91,8 @@ def main() -> None:
     print(f"{len(curves)} trials of {args.tune_dir}, replayed (no training):\n")
     print("| pruner | pruned | epochs trained | best objective |\n|---|---|---|---|")
     for r in rows:
-        print(f"| {r['setting']} | {r['pruned']} | {r['epochs']} ({r['epochs'] / rows[0]['epochs']:.0%}) | {r['best']:.5f} |")
+        share = r["epochs"] / rows[0]["epochs"]
+        print(f"| {r['setting']} | {r['pruned']} | {r['epochs']} ({share:.0%}) | {r['best']:.5f} |")
     if args.json:
         args.json.write_text(json.dumps({"tune_dir": str(args.tune_dir), "rows": rows}, indent=2) + "\n")
 
