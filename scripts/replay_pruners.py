@@ -22,16 +22,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (label, pruner factory): the tune's default first, then more patient and more eager variants.
+# (label, pruner from optuna and the last epoch): the tune's default first, then more patient and more eager ones.
 SETTINGS = [
-    ("median, 5 start-up trials, from epoch 1 (the tune's default)", lambda o: o.pruners.MedianPruner(5, 0)),
-    ("median, 5 start-up, from epoch 2", lambda o: o.pruners.MedianPruner(5, 2)),
-    ("median, 5 start-up, from epoch 3", lambda o: o.pruners.MedianPruner(5, 3)),
-    ("median, 3 start-up, from epoch 1", lambda o: o.pruners.MedianPruner(3, 0)),
-    ("median, 8 start-up, from epoch 1", lambda o: o.pruners.MedianPruner(8, 0)),
-    ("keep the top 60% (percentile 60), 5 start-up", lambda o: o.pruners.PercentilePruner(60.0, 5, 0)),
-    ("keep the top 70% (percentile 70), 3 start-up", lambda o: o.pruners.PercentilePruner(70.0, 3, 0)),
-    ("hyperband, epochs 1 to the last", lambda o: None),  # built per study below: it needs max_resource
+    ("median, 5 start-up trials, from epoch 1 (the tune's default)", lambda o, _last: o.pruners.MedianPruner(5, 0)),
+    ("median, 5 start-up, from epoch 2", lambda o, _last: o.pruners.MedianPruner(5, 2)),
+    ("median, 5 start-up, from epoch 3", lambda o, _last: o.pruners.MedianPruner(5, 3)),
+    ("median, 3 start-up, from epoch 1", lambda o, _last: o.pruners.MedianPruner(3, 0)),
+    ("median, 8 start-up, from epoch 1", lambda o, _last: o.pruners.MedianPruner(8, 0)),
+    ("keep the top 60% (percentile 60), 5 start-up", lambda o, _last: o.pruners.PercentilePruner(60.0, 5, 0)),
+    ("keep the top 70% (percentile 70), 3 start-up", lambda o, _last: o.pruners.PercentilePruner(70.0, 3, 0)),
+    ("hyperband, epochs 1 to the last", lambda o, last: o.pruners.HyperbandPruner(min_resource=1, max_resource=last)),
 ]
 
 
@@ -54,7 +54,8 @@ def replay(curves: list[dict[int, float]], direction: str, pruner) -> dict:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=direction, pruner=pruner)
+    # A fixed name: Hyperband assigns trials to brackets by hashing the study's name with the trial number.
+    study = optuna.create_study(study_name="replay", direction=direction, pruner=pruner)
     better = max if direction == "maximize" else min
     pruned = epochs = 0
     for curve in curves:
@@ -86,8 +87,7 @@ def main() -> None:
     rows = [{"setting": "no pruning (the study as recorded)", "pruned": 0, "epochs": sum(len(c) for c in curves),
              "best": (max if direction == "maximize" else min)(v for c in curves for v in c.values())}]  # fmt: skip
     for label, make in SETTINGS:
-        pruner = make(optuna) or optuna.pruners.HyperbandPruner(min_resource=1, max_resource=last)
-        rows.append({"setting": label, **replay(curves, direction, pruner)})
+        rows.append({"setting": label, **replay(curves, direction, make(optuna, last))})
     print(f"{len(curves)} trials of {args.tune_dir}, replayed (no training):\n")
     print("| pruner | pruned | epochs trained | best objective |\n|---|---|---|---|")
     for r in rows:
