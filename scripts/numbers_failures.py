@@ -1,0 +1,79 @@
+"""Why written numbers are misread: the segmentation, or the network on a well-cut digit?
+
+Draws one row of scripts/bench_numbers.py (the same strings and photos: row R of its plan, seeded
+as `robustness.numbers` seeds them), reads every photo as `predict` does, and for each misread one
+reads it again digit by digit from the generator's true boxes (the rest of the page blanked to the
+paper's median grey). A string whose true boxes are still misread fails on the network ("model");
+one read right from its true boxes fails on the cutting or the choice between cuts ("segmentation").
+
+    python scripts/numbers_failures.py MODEL [--row 2] [--digits 4] [--paper plain] [--strings 200]
+
+Row 2 with 4 digits on plain paper is bench_numbers' headline row. Prints one line per misread
+photo, then the split and the string accuracy the true boxes would give (the model's ceiling on
+these strings). Pinned to one CPU unless --all-cpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("--row", type=int, default=2, help="the row's index in bench_numbers' plan (its seed)")
+    parser.add_argument("--digits", type=int, default=4)
+    parser.add_argument("--paper", default="plain")
+    parser.add_argument("--strings", type=int, default=200)
+    parser.add_argument("--all-cpus", action="store_true", help="do not pin the process to one CPU")
+    args = parser.parse_args()
+    if not args.all_cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    from mnist_cnn import number_photos
+    from mnist_cnn.data.acquire import load_mnist
+    from mnist_cnn.inference.image_decode import decode_gray
+    from mnist_cnn.inference.predict import classify
+    from mnist_cnn.inference.runtimes import load_runtime
+    from mnist_cnn.inference.segment import ImageError, read_number
+
+    mnist = load_mnist()
+    x, y = mnist.x_test.astype(np.float32) / 255.0, mnist.y_test
+    runtime = load_runtime(args.model)
+
+    def read(gray: np.ndarray) -> str:
+        try:
+            return read_number(gray, lambda batch: classify(runtime, batch)).text
+        except ImageError:
+            return ""
+
+    strings = number_photos.draw_strings(args.strings, y, seed=args.row, lengths=(args.digits,))
+    causes = {"model": 0, "segmentation": 0}
+    for i, chosen in enumerate(strings):
+        shot = number_photos.number_photo(x[chosen], y[chosen], args.paper, seed=1000 * args.row + i, broken=0.0)
+        gray = decode_gray(shot.image)[0]
+        text = read(gray)
+        if text == shot.text:
+            continue
+        paper = float(np.median(gray))
+        by_box = []
+        for left, top, right, bottom in shot.boxes:
+            alone = np.full_like(gray, paper)
+            alone[top:bottom, left:right] = gray[top:bottom, left:right]
+            by_box.append(read(alone) or "?")
+        cause = "segmentation" if "".join(by_box) == shot.text else "model"
+        causes[cause] += 1
+        print(f"{i:4d} {shot.text} read {text or '-':<8} true boxes {' '.join(by_box):<12} {cause}"
+              f"  touching pairs {shot.touching}", flush=True)  # fmt: skip
+    wrong = sum(causes.values())
+    print(f"{wrong} of {len(strings)} misread: {causes['model']} by the model on their true boxes, "
+          f"{causes['segmentation']} by the segmentation; string accuracy {1 - wrong / len(strings):.1%}, "
+          f"with the true boxes at most {1 - causes['model'] / len(strings):.1%}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
