@@ -71,6 +71,17 @@ def _accuracy(read: dict, names: list[str], truth: list[str]) -> float:
     return sum(n in read and read[n].text == t for n, t in zip(names, truth, strict=True)) / len(names)
 
 
+def test_set_and_model(model: str, all_cpus: bool):
+    """Pin this process to one CPU (unless all_cpus), then MNIST's test set as floats in [0, 1] and the model."""
+    if not all_cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    from mnist_cnn.data.acquire import load_mnist
+    from mnist_cnn.inference.runtimes import load_runtime
+
+    mnist = load_mnist()
+    return mnist.x_test.astype(np.float32) / 255.0, mnist.y_test, load_runtime(model)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model")
@@ -79,15 +90,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--all-cpus", action="store_true", help="do not pin the process to one CPU")
     args = parser.parse_args()
-    if not args.all_cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    x, y, runtime = test_set_and_model(args.model, args.all_cpus)
     from mnist_cnn import robustness
-    from mnist_cnn.data.acquire import load_mnist
-    from mnist_cnn.inference.runtimes import load_runtime
 
-    mnist = load_mnist()
-    x, y = mnist.x_test.astype(np.float32) / 255.0, mnist.y_test
-    runtime = load_runtime(args.model)
     load_before = os.getloadavg()
     started = time.perf_counter()
     from mnist_cnn import number_photos

@@ -18,10 +18,10 @@ these strings). Pinned to one CPU unless --all-cpus.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
+from bench_numbers import test_set_and_model  # this folder is on the path when run as a script
 
 
 def main() -> int:
@@ -33,18 +33,11 @@ def main() -> int:
     parser.add_argument("--strings", type=int, default=200)
     parser.add_argument("--all-cpus", action="store_true", help="do not pin the process to one CPU")
     args = parser.parse_args()
-    if not args.all_cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    x, y, runtime = test_set_and_model(args.model, args.all_cpus)
     from mnist_cnn import number_photos
-    from mnist_cnn.data.acquire import load_mnist
     from mnist_cnn.inference.image_decode import decode_gray
     from mnist_cnn.inference.predict import classify
-    from mnist_cnn.inference.runtimes import load_runtime
     from mnist_cnn.inference.segment import ImageError, read_number
-
-    mnist = load_mnist()
-    x, y = mnist.x_test.astype(np.float32) / 255.0, mnist.y_test
-    runtime = load_runtime(args.model)
 
     def read(gray: np.ndarray) -> str:
         try:
