@@ -71,7 +71,7 @@ def _accuracy(read: dict, names: list[str], truth: list[str]) -> float:
     return sum(n in read and read[n].text == t for n, t in zip(names, truth, strict=True)) / len(names)
 
 
-def test_set_and_model(model: str, all_cpus: bool):
+def load_test_set_and_model(model: str, all_cpus: bool):
     """Pin this process to one CPU (unless all_cpus), then MNIST's test set as floats in [0, 1] and the model."""
     if not all_cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--all-cpus", action="store_true", help="do not pin the process to one CPU")
     args = parser.parse_args()
-    x, y, runtime = test_set_and_model(args.model, args.all_cpus)
+    x, y, runtime = load_test_set_and_model(args.model, args.all_cpus)
     from mnist_cnn import robustness
 
     load_before = os.getloadavg()

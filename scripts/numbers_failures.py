@@ -21,7 +21,7 @@ import argparse
 import sys
 
 import numpy as np
-from bench_numbers import test_set_and_model  # this folder is on the path when run as a script
+from bench_numbers import load_test_set_and_model  # this folder is on the path when run as a script
 
 
 def main() -> int:
@@ -33,8 +33,8 @@ def main() -> int:
     parser.add_argument("--strings", type=int, default=200)
     parser.add_argument("--all-cpus", action="store_true", help="do not pin the process to one CPU")
     args = parser.parse_args()
-    x, y, runtime = test_set_and_model(args.model, args.all_cpus)
-    from mnist_cnn import number_photos
+    x, y, runtime = load_test_set_and_model(args.model, args.all_cpus)
+    from mnist_cnn import robustness
     from mnist_cnn.inference.image_decode import decode_gray
     from mnist_cnn.inference.predict import classify
     from mnist_cnn.inference.segment import ImageError, read_number
@@ -45,10 +45,8 @@ def main() -> int:
         except ImageError:
             return ""
 
-    strings = number_photos.draw_strings(args.strings, y, seed=args.row, lengths=(args.digits,))
     causes = {"model": 0, "segmentation": 0, "box shared": 0}
-    for i, chosen in enumerate(strings):
-        shot = number_photos.number_photo(x[chosen], y[chosen], args.paper, seed=1000 * args.row + i, broken=0.0)
+    for i, shot in enumerate(robustness.number_row(x, y, args.row, args.paper, args.digits, args.strings, 0.0)):
         gray = decode_gray(shot.image)[0]
         text = read(gray)
         if text == shot.text:
@@ -69,10 +67,10 @@ def main() -> int:
         print(f"{i:4d} {shot.text} read {text or '-':<8} true boxes {' '.join(by_box):<12} {cause}"
               f"  touching pairs {shot.touching}", flush=True)  # fmt: skip
     wrong = sum(causes.values())
-    print(f"{wrong} of {len(strings)} misread: {causes['model']} by the model on their true boxes, "
+    print(f"{wrong} of {args.strings} misread: {causes['model']} by the model on their true boxes, "
           f"{causes['segmentation']} by the segmentation, {causes['box shared']} with a box shared; "
-          f"string accuracy {1 - wrong / len(strings):.1%}, "
-          f"read from true boxes at most {1 - causes['model'] / len(strings):.1%}")  # fmt: skip
+          f"string accuracy {1 - wrong / args.strings:.1%}, "
+          f"read from true boxes at most {1 - causes['model'] / args.strings:.1%}")  # fmt: skip
     return 0
 
 

@@ -187,13 +187,10 @@ def numbers(
         plan = [("plain", n) for n in NUMBER_LENGTHS] + [(k, 4) for k in number_photos.KINDS if k != "plain"]
     for row_index, (kind, length, *rest) in enumerate(plan):
         broken = float(rest[0]) if rest else number_photos.BROKEN
-        strings = number_photos.draw_strings(per_row, labels, seed=row_index, lengths=(length,))
+        shots = number_row(images, labels, row_index, kind, length, per_row, broken)
         right = digits_right = missed = 0
         times = []
-        for i, chosen in enumerate(strings):
-            shot = number_photos.number_photo(
-                images[chosen], labels[chosen], kind, seed=1000 * row_index + i, broken=broken
-            )
+        for shot in shots:
             started = time.perf_counter()
             try:
                 text = read_number(decode_gray(shot.image)[0], classifier).text
@@ -202,11 +199,23 @@ def numbers(
             times.append(time.perf_counter() - started)
             right += text == shot.text
             digits_right += _digits_in_place(text, shot.text)
-        rows.append({"paper": kind, "digits": length, "broken_strokes": broken, "strings": len(strings),
-                     "string_accuracy": right / len(strings),
-                     "digit_accuracy": digits_right / (length * len(strings)), "no_number_found": missed,
+        rows.append({"paper": kind, "digits": length, "broken_strokes": broken, "strings": per_row,
+                     "string_accuracy": right / per_row,
+                     "digit_accuracy": digits_right / (length * per_row), "no_number_found": missed,
                      "median_read_ms": 1000 * float(np.median(times))})  # fmt: skip
     return {"rows": rows}
+
+
+def number_row(
+    images: np.ndarray, labels: np.ndarray, row_index: int, kind: str, length: int, per_row: int, broken: float
+):
+    """The photos of one row of the numbers section, one at a time: its strings and photos are seeded by the
+    row's index, so a script that asks for the same row gets the same photos."""
+    from mnist_cnn import number_photos
+
+    strings = number_photos.draw_strings(per_row, labels, seed=row_index, lengths=(length,))
+    for i, chosen in enumerate(strings):
+        yield number_photos.number_photo(images[chosen], labels[chosen], kind, seed=1000 * row_index + i, broken=broken)
 
 
 def _digits_in_place(read: str, truth: str) -> int:
