@@ -1,7 +1,7 @@
 """Why written numbers are misread: the segmentation, or the network on a well-cut digit?
 
 Draws one row of scripts/bench_numbers.py (the same strings and photos: row R of its plan, seeded
-as `robustness.numbers` seeds them), reads every photo as `predict` does, and for each misread one
+by `robustness.number_row`), reads every photo as `predict` does, and for each misread one
 reads it again digit by digit from the generator's true boxes (the rest of the page blanked to the
 paper's median grey). A string whose true boxes are still misread fails on the network ("model");
 one read right from its true boxes fails on the cutting or the choice between cuts ("segmentation");
