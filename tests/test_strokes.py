@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_cnn.inference import strokes
+from mnist_cnn.inference import imaging, strokes
 from mnist_cnn.inference.imaging import preprocess_array
 
 
@@ -26,18 +26,35 @@ def test_no_ink_has_no_width():
     assert strokes.stroke_width(np.zeros((20, 20))) == 0.0
 
 
-def test_a_stroke_in_mnists_range_is_left_exactly_as_it_is():
-    ring = _ring(2) * 0.9 + 0.05
-    out, note = strokes.normalise(ring)
-    assert note is None and out is ring
+def _box_width(redrawn: np.ndarray) -> float:
+    """Stroke width of redrawn ink at the scale of MNIST's 20 px box (its longer side is 20)."""
+    return strokes.stroke_width(redrawn) * 20 / max(redrawn.shape)
 
 
-def test_thin_strokes_thicken_into_the_band_and_thick_ones_are_left_alone():
-    out, note = strokes.normalise(_ring(1, side=24))
-    assert note is not None and "thickened" in note
-    assert strokes.BAND[0] <= strokes.stroke_width(out) <= 3.0  # a binary hairline grows by a pixel each side
-    marker = _ring(6, side=24)
-    assert strokes.normalise(marker) == (marker, None)
+@pytest.mark.parametrize("width, side", [(1, 24), (6, 24), (2, 20), (4, 200), (40, 200), (30, 900)])
+def test_every_digit_is_redrawn_at_mnists_stroke_width(width, side):
+    redrawn, _ = strokes.redraw(_ring(width, side)[2:-2, 2:-2])  # cut to its ink, as imaging passes it
+    assert _box_width(redrawn) == pytest.approx(strokes.TARGET, abs=0.3)
+    assert 0.5 * strokes.DETAIL_SIDE <= max(redrawn.shape) <= 2.5 * strokes.DETAIL_SIDE  # traced finely, bounded
+
+
+def test_redrawing_says_when_the_pen_was_outside_mnists_range():
+    assert "thin strokes thickened" in strokes.redraw(_ring(1, side=24))[1]
+    assert "thick strokes thinned" in strokes.redraw(_ring(6, side=24))[1]
+    assert strokes.redraw(_ring(2, side=20))[1] is None
+
+
+def test_redrawing_keeps_the_strokes_middle_lines():
+    # A thick ring thinned stays a ring around the same centre: its hole is not filled, nor its outline eaten.
+    redrawn, _ = strokes.redraw(_ring(40, side=200))
+    fitted = imaging._fit_box(redrawn)
+    assert fitted.shape == (20, 20)
+    assert fitted[10, 10] == 0.0 and fitted[8:12, 0].min() > 0.5 and fitted[0, 8:12].min() > 0.5
+
+
+def test_no_ink_is_returned_unchanged():
+    empty = np.zeros((10, 10), np.float32)
+    assert strokes.redraw(empty) == (empty, None)
 
 
 def test_predict_preprocessing_says_when_it_changed_the_strokes():
@@ -51,3 +68,14 @@ def test_predict_preprocessing_says_when_it_changed_the_strokes():
     plain = preprocess_array(photo, normalise_strokes=False)
     assert not any("strokes" in n for n in plain.notes)
     assert strokes.stroke_width(result.image) > strokes.stroke_width(plain.image)
+
+
+def test_predict_preprocessing_thins_a_markers_strokes():
+    rows, cols = np.mgrid[0:200, 0:200]
+    radius = np.hypot((rows - 100) / 80, (cols - 100) / 55)
+    photo = np.where(np.abs(radius - 0.7) < 0.3, 0.0, 1.0).astype(np.float32)  # a felt marker's "0"
+    result = preprocess_array(photo)
+    assert any("thick strokes thinned" in n for n in result.notes)
+    plain = preprocess_array(photo, normalise_strokes=False)
+    assert strokes.stroke_width(result.image) < strokes.stroke_width(plain.image)
+    assert result.image[14, 14] == 0.0  # the 0's hole is open again

@@ -25,12 +25,17 @@ MAX_PAGE_SIDE = 1600
 
 @dataclass(frozen=True)
 class NumberPhoto:
-    """A photo of a written number, what it says, each digit's box (left, top, right, bottom), touching pairs."""
+    """A photo of a written number, what it says, each digit's box (left, top, right, bottom), touching pairs.
+
+    inks: each digit's own ink coverage in [0, 1] over its box (what of the photo's ink is whose,
+    where touching digits share pixels).
+    """
 
     image: Image.Image
     text: str
     boxes: list[tuple[int, int, int, int]]
     touching: int
+    inks: tuple[np.ndarray, ...] = ()
 
 
 def number_photo(
@@ -54,7 +59,7 @@ def number_photo(
     mask[sheet.top : sheet.top + strip.shape[0], sheet.left : sheet.left + strip.shape[1]] = strip
     boxes = [(sheet.left + x0, sheet.top + y0, sheet.left + x1, sheet.top + y1) for x0, y0, x1, y1 in places]
     text = "".join(str(int(v)) for v in labels)
-    return NumberPhoto(paper_photos.photograph(sheet, mask, kind), text, boxes, touches)
+    return NumberPhoto(paper_photos.photograph(sheet, mask, kind), text, boxes, touches, tuple(written))
 
 
 def draw_strings(count: int, labels: np.ndarray, seed: int, lengths: tuple[int, ...] = (2, 3, 4, 5, 6)) -> list:

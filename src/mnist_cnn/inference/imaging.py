@@ -102,15 +102,17 @@ def writing(gray: np.ndarray) -> tuple[np.ndarray, list[str], Callable[[], Prepr
 
 
 def digit_field(ink: np.ndarray, normalise_strokes: bool = True) -> tuple[np.ndarray, list[str]]:
-    """One digit's isolated ink (bright on black) as MNIST's 28×28: cropped, fitted into 20×20, centred by mass."""
+    """One digit's isolated ink (bright on black) as MNIST's 28×28.
+
+    Cropped, redrawn with MNIST's stroke width (strokes.redraw), fitted into 20×20, centred by mass.
+    """
     notes: list[str] = []
-    patch = _fit_box(_crop(ink))
+    crop = _crop(ink)
     if normalise_strokes:
-        normalised, note = strokes.normalise(patch)
-        if note:  # thickening widened the digit: back into the 20 px box
-            patch = _fit_box(normalised)
-            notes.append(note)
-    return _centre(patch), notes
+        redrawn, note = strokes.redraw(crop)
+        crop = _crop(redrawn)  # the same specks rule on the redrawn ink
+        notes += [note] if note else []
+    return _centre(_fit_box(crop)), notes
 
 
 def _work_pages(gray: np.ndarray, clean_page: bool, keep: tuple[bool, ...]) -> list[tuple[np.ndarray, list[str]]]:

@@ -81,6 +81,27 @@ def read_number(
                   top_k=top_k)  # fmt: skip
 
 
+def _best_line(apart: list, joined: list) -> list:
+    """The line's best readings: each group apart (its best candidate), or a pair joined where it may be.
+
+    apart[i] and joined[i] are (candidate, score, rows); joined[i] (groups i and i+1) has candidate None
+    where they cannot be one digit. Scores add along the line.
+    """
+    total, back = [0.0], [0]
+    for i in range(len(apart)):
+        options = [(total[i] + apart[i][1], 1)]
+        if i >= 1 and i - 1 < len(joined) and joined[i - 1][0] is not None:
+            options.append((total[i - 1] + joined[i - 1][1], 2))
+        score, step = max(options, key=lambda option: option[0])
+        total.append(score)
+        back.append(step)
+    picked, i = [], len(apart)
+    while i > 0:
+        picked.append(apart[i - 1] if back[i] == 1 else joined[i - 2])
+        i -= back[i]
+    return picked[::-1]
+
+
 def score_of(candidate: Candidate, rows: np.ndarray, verdicts: np.ndarray | None) -> float:
     """How well a candidate reads: the classifier's log-probabilities, the verifier's, the cut's shape."""
     score = float(np.sum(np.log(np.maximum(rows.max(axis=1), 1e-12))))
@@ -100,24 +121,33 @@ def choose(
     uncertain_below: float = UNCERTAIN_BELOW,
     top_k: int = TOP_K,
 ) -> NumberReading:
-    """Pick each group's best candidate given the classifier's rows for `found.images()`, in that order."""
+    """Pick each group's best candidate given the classifier's rows for `found.images()`, in that order.
+
+    Where two neighbouring groups may be one digit (`found.joined`), reading them together competes
+    with reading them apart: the line's readings add up, so the best joins are found left to right
+    (dynamic programming over the groups).
+    """
     probs = np.asarray(probabilities, dtype=np.float32)
     if not np.all(np.isfinite(probs)):
         raise ImageError("the model returned non-finite probabilities for this picture")
-    digits: list[DigitReading] = []
-    # The verifier only matters where a group has a choice; a lone candidate needs no second opinion.
-    verdicts = segment_verifier.log_probabilities(found.images()) if any(len(g) > 1 for g in found.groups) else None
+    lists = found.candidate_lists()
+    # The verifier only matters where there is a choice; a lone candidate needs no second opinion.
+    choice = found.joined or any(len(g) > 1 for g in lists)
+    verdicts = segment_verifier.log_probabilities(found.images()) if choice else None
+    best: list[tuple[Candidate, float, np.ndarray]] = []
     row = 0
-    for group in found.groups:
-        best, best_score, best_rows = None, -np.inf, 0
+    for group in lists:
+        scored = []
         for candidate in group:
             rows = probs[row : row + len(candidate.parts)]
             score = score_of(candidate, rows, None if verdicts is None else verdicts[row : row + len(candidate.parts)])
             row += len(candidate.parts)
-            if score > best_score:
-                best, best_score, best_rows = candidate, score, rows
-        assert best is not None  # every group has its whole reading
-        for part, p in zip(best.parts, best_rows, strict=True):
+            scored.append((candidate, score, rows))
+        best.append(max(scored, key=lambda item: item[1]) if scored else (None, -np.inf, probs[:0]))  # type: ignore[arg-type]
+    chosen = _best_line(best[: len(found.groups)], best[len(found.groups) :])
+    digits: list[DigitReading] = []
+    for candidate, _, rows in chosen:
+        for part, p in zip(candidate.parts, rows, strict=True):
             order = np.argsort(-p, kind="stable")[:top_k]
             top = [{"digit": int(d), "probability": float(p[d])} for d in order]
             digits.append(DigitReading(part.box, int(order[0]), float(p[order[0]]), top, list(part.notes),

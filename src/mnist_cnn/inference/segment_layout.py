@@ -34,21 +34,32 @@ NEAR_GAP = 0.2  # a small piece within this share of the writing's height of a l
 SMALL = 0.6  # "small": at most this share of the writing's height tall
 MARK_AREA = 0.0005  # a dropped mark covering this share of the picture is worth a note
 ONE_DIGIT = 0.75  # a lone group no wider than this share of its height is one digit: today's path
+JOIN_GAP = 0.15  # neighbours closer than this share of the writing's height may be the pieces of one digit
+JOIN_WIDE = 1.0  # if together they are no wider than this share of the writing's (or their) height
 OTHER_LINE = 0.3  # a group sharing less than this share of its height with the writing's band is another line
 
 
 @dataclass
 class Layout:
-    """The writing's groups, left to right, each with its candidate readings; remarks on the whole."""
+    """The writing's groups, left to right, each with its candidate readings; remarks on the whole.
+
+    joined[i], where not empty, reads groups i and i+1 together as one digit (a 4 written in two
+    strokes, a 0 with a gap): `segment.choose` weighs it against reading them apart.
+    """
 
     groups: list[list[Candidate]]
     notes: list[str]
     single: bool = False  # one digit: the only candidate is exactly today's single-digit result
     source_notes: list[str] = field(default_factory=list)  # what reading the file noted (callers fill it)
+    joined: list[list[Candidate]] = field(default_factory=list)
+
+    def candidate_lists(self) -> list[list[Candidate]]:
+        """The groups' candidates, then the joined pairs': the order of `images()`."""
+        return [*self.groups, *self.joined]
 
     def images(self) -> np.ndarray:
         """Every candidate part's 28×28, in order, as one (N, 28, 28, 1) float32 batch."""
-        parts = [p.image for group in self.groups for c in group for p in c.parts]
+        parts = [p.image for group in self.candidate_lists() for c in group for p in c.parts]
         if not parts:
             return np.zeros((0, 28, 28, 1), np.float32)
         return np.stack(parts).astype(np.float32)[..., np.newaxis]
@@ -108,16 +119,26 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= ONE_DIGIT * (kept[0][0][3] - kept[0][0][1]):
         return single(g, today())  # one narrow group: exactly today's one-digit path (its notes included)
     typical = _typical_width([box for box, _ in kept], height)
-    out = []
-    for box, grp in kept:
+
+    def group_ink(box: Box, grp: list[int]) -> np.ndarray:
         mask = np.isin(labels[box[1] : box[3], box[0] : box[2]], np.asarray(grp) + 1)
-        group_ink = np.where(mask, ink[box[1] : box[3], box[0] : box[2]], 0.0)
-        out.append(candidates(group_ink, box, scale, typical))
-    if len(out) == 1:
-        # One wide group (touching digits, or one broad digit): read whole exactly as today.
+        return np.where(mask, ink[box[1] : box[3], box[0] : box[2]], 0.0)
+
+    out = [candidates(group_ink(box, grp), box, scale, typical) for box, grp in kept]
+    joined = []
+    for (a, grp_a), (b, grp_b) in itertools.pairwise(kept):
+        box = _union([a, b])
+        may_join = b[0] - a[2] <= JOIN_GAP * height and box[2] - box[0] <= JOIN_WIDE * max(height, box[3] - box[1])
+        ink_ab = group_ink(box, grp_a + grp_b) if may_join else None
+        joined.append(candidates(ink_ab, box, scale, typical, whole_only=True) if ink_ab is not None else [])
+    if len(out) == 1 or (len(out) == 2 and joined[0]):
+        # One wide group (touching digits, or one broad digit), or two pieces that may be one digit:
+        # read whole exactly as today.
         whole = today()
-        out[0][0] = Candidate([Part(scaled(kept[0][0], scale), whole.image, list(whole.notes))], out[0][0].features)
-    return Layout(out, notes + mark_notes)
+        first = out[0] if len(out) == 1 else joined[0]
+        first[0] = Candidate([Part(scaled(_union([box for box, _ in kept]), scale), whole.image, list(whole.notes))],
+                             first[0].features)  # fmt: skip
+    return Layout(out, notes + mark_notes, joined=joined if any(joined) else [])
 
 
 def _darkness(ink: np.ndarray, labels: np.ndarray, box: Box, grp: list[int]) -> float:
