@@ -19,7 +19,9 @@ from mnist_cnn.inference.segment_cuts import find_cuts
 
 MAY_TOUCH = 0.45  # a group wider than this share of its height may be touching digits (two 1s are ~0.5)
 MIN_PART = 0.12  # a cut never leaves a part narrower than this share of the height (a 1 is ~0.15)
-MAX_CUTS = 12  # per family of cut paths (segment_cuts): 5, 7, 10, 14, 20 gave 86.9, 89.5, 90.9, 91.4, 91.5% of 1,000 strings
+# Cut paths per family (segment_cuts). With the first weights, 5, 7, 10, 14, 20 read 86.9, 89.5, 90.9,
+# 91.4, 91.5% of the benchmark's 1,000 four-digit strings right (20: twice 14's time).
+MAX_CUTS = 12
 WHOLE_WIDE = 1.2  # a group read as one digit is "wide" by the share of its height it is wider than this
 PART_WIDE = 1.1  # so is a part of a cut group
 WIDER_THAN_OTHERS = 1.55  # and "wider than the others" by the line's typical digits it is wider than this many
