@@ -208,3 +208,11 @@ def test_close_neighbours_that_are_two_digits_stay_two():
     for pair in ("11", "17", "10"):
         reading = read(write(pair, gaps=3))
         assert reading.text == pair, pair
+
+
+def test_one_digit_in_two_marks_alone_is_todays_one_digit_reading():
+    gray = _line([_strokes_apart("0", 3)])
+    reading = read(gray)
+    today = imaging.preprocess_array(gray)
+    assert reading.text == "0"
+    assert np.array_equal(reading.digits[0].image, today.image) and reading.digits[0].notes == list(today.notes)

@@ -128,9 +128,10 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     joined = []
     for (a, grp_a), (b, grp_b) in itertools.pairwise(kept):
         box = _union([a, b])
-        may_join = b[0] - a[2] <= JOIN_GAP * height and box[2] - box[0] <= JOIN_WIDE * max(height, box[3] - box[1])
-        ink_ab = group_ink(box, grp_a + grp_b) if may_join else None
-        joined.append(candidates(ink_ab, box, scale, typical, whole_only=True) if ink_ab is not None else [])
+        if b[0] - a[2] > JOIN_GAP * height or box[2] - box[0] > JOIN_WIDE * max(height, box[3] - box[1]):
+            joined.append([])  # too far apart, or too wide together, to be one digit
+            continue
+        joined.append(candidates(group_ink(box, grp_a + grp_b), box, scale, typical, whole_only=True))
     if len(out) == 1 or (len(out) == 2 and joined[0]):
         # One wide group (touching digits, or one broad digit), or two pieces that may be one digit:
         # read whole exactly as today.
