@@ -24,7 +24,7 @@ from PIL import Image
 from mnist_cnn import robustness
 from mnist_cnn.data.acquire import load_mnist
 from mnist_cnn.inference import strokes
-from mnist_cnn.inference.imaging import preprocess_array
+from mnist_cnn.inference.imaging import ImageError, Preprocessed, preprocess_array
 from mnist_cnn.inference.runtimes import load_runtime
 
 PHOTO_SCALE = 8
@@ -37,6 +37,14 @@ def as_photo(digit: np.ndarray) -> np.ndarray:
     side = 28 * PHOTO_SCALE
     big = np.asarray(Image.fromarray(digit.astype(np.float32)).resize((side, side), Image.Resampling.BILINEAR))
     return 0.92 - 0.85 * np.clip(big, 0.0, 1.0)  # paper not quite white, ink not quite black
+
+
+def _read(photo: np.ndarray, normalise_strokes: bool = True) -> Preprocessed:
+    """The photo through predict's preprocessing; one it finds no digit in counts as a blank field (wrong)."""
+    try:
+        return preprocess_array(photo, normalise_strokes=normalise_strokes)
+    except ImageError:
+        return Preprocessed(np.zeros((28, 28), np.float32), ("no digit found",))
 
 
 def band() -> None:
@@ -69,8 +77,8 @@ def main() -> None:
         started = time.perf_counter()
         distorted = x if strength is None else np.clip(transforms[name].apply(x, strength), 0.0, 1.0)
         photos = [as_photo(d) for d in distorted]
-        on = [preprocess_array(p) for p in photos]
-        off = np.stack([preprocess_array(p, normalise_strokes=False).image for p in photos])
+        on = [_read(p) for p in photos]
+        off = np.stack([_read(p, normalise_strokes=False).image for p in photos])
         changed = sum(any("strokes" in n for n in r.notes) for r in on)
         row = {
             "transform": name,

@@ -64,8 +64,8 @@ def preprocess_image(img: Image.Image) -> Preprocessed:
 def preprocess_array(gray: np.ndarray, normalise_strokes: bool = True, clean_page: bool = True) -> Preprocessed:
     """Preprocess a 2-D gray array in [0, 1] (1 = white); the ink's polarity is detected.
 
-    normalise_strokes: bring the stroke width into MNIST's range (inference/strokes.py); off only
-    to measure what that step does (scripts/preprocess_check.py).
+    normalise_strokes: redraw the strokes at MNIST's width (inference/strokes.py); off only to
+    measure what that step does (scripts/preprocess_check.py).
     clean_page: separate the writing from the page first (inference/page.py: light, printed lines,
     stray marks); off only to measure what that step does (scripts/bench_paper.py).
     """
