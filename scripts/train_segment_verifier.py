@@ -1,6 +1,7 @@
 """Train the segment verifier (one digit / several touching digits / a piece of one) and fit how it is weighed.
 
     python scripts/train_segment_verifier.py MODEL [--train-strings 4000] [--epochs 12] [--workers 2]
+    python scripts/train_segment_verifier.py MODEL --fit-only     # refit the weights for the shipped network
 
 MODEL: the digit classifier the weights are fitted with (a run directory or model file, as for
 `mnist-cnn predict --model`; configs/chollet.yaml's run). Writes, next to segment_verifier.py:
@@ -12,13 +13,16 @@ were obtained). Only MNIST *training* digits are used: the benchmarks (scripts/b
    strokes) are cut into candidates exactly as `predict` does (segment_layout), neighbours that
    may be one digit also joined. Each candidate part is labelled by how much of each true digit's
    ink lies in its box: nearly all of one digit's and little of any other's (one), nearly all of
-   two or more (several), or under 70% of any (piece); unclear parts are left out.
-2. A small CNN learns the label from the part's 28×28 on the first set of strings.
+   two or more (several), or under 70% of any (piece); unclear parts are left out, and so is a
+   piece the classifier reads as a 1.
+2. A small CNN learns the label from the part's 28×28 on the first set of strings (classes balanced).
 3. On a second set, the weights of the score in `segment.choose` (verifier log-probabilities and
    the cut's shape features, next to the classifier's log-probability) are fitted to pick the
-   candidate that reads the group's true digits, by maximising a softened share of right picks
-   (Nelder-Mead, temperatures 1, 0.3, 0.1, a small L2 penalty), over the groups where the choice
-   matters (some candidate is right and some is wrong).
+   candidate that reads the true digits, by maximising a softened share of right picks
+   (Nelder-Mead, temperatures 1, 0.3, 0.1, a small L2 penalty), over the choices that matter
+   (some candidate is right and some is wrong): each group's candidates, and where two neighbours
+   may be one digit, their readings apart against the joined one. Shape features stay costs
+   (SIGNS).
 """
 
 from __future__ import annotations
