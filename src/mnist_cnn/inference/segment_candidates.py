@@ -87,38 +87,48 @@ def candidates(
     lefts = [c.left_of(group_ink.shape) for c in cuts]
     most = min(MAX_PARTS, max(2, int(width / (0.45 * height)) + 1))
     total_ink, seen = float(group_ink.sum()), set()
+    # A part lies between two cuts (None: the group's edge). Many candidates share a part, so its
+    # mask, ink share and normalised 28×28 are each made once.
+    masks: dict[tuple, np.ndarray] = {}
+    shares: dict[tuple, float] = {}
     made: dict[tuple, Part | None] = {}
 
-    def part_between(left: int | None, right: int | None, mask: np.ndarray) -> Part | None:
-        # Many candidates share a part (the same two cuts around it): each is normalised once.
-        if (left, right) not in made:
-            made[left, right] = _part(group_ink, box, mask, scale)
-        return made[left, right]
+    def mask_between(ends: tuple) -> np.ndarray:
+        if ends not in masks:
+            left, right = ends
+            left_of_left = ~everything if left is None else lefts[left]
+            masks[ends] = (everything if right is None else lefts[right]) & ~left_of_left
+        return masks[ends]
+
+    def share_of(ends: tuple) -> float:
+        if ends not in shares:
+            shares[ends] = float(group_ink[mask_between(ends)].sum()) / total_ink
+        return shares[ends]
+
+    def part_of(ends: tuple) -> Part | None:
+        if ends not in made:
+            made[ends] = _part(group_ink, box, mask_between(ends), scale)
+        return made[ends]
 
     for parts in range(2, most + 1):
         for chosen in itertools.combinations(range(len(cuts)), parts - 1):
             if any(np.any(cuts[a].columns >= cuts[b].columns) for a, b in itertools.pairwise(chosen)):
                 continue  # paths that meet or cross do not make separate digits
-            masks = [everything & ~everything, *(lefts[i] for i in chosen), everything]
-            shares = [float(group_ink[right & ~left].sum()) / total_ink for left, right in itertools.pairwise(masks)]
-            if min(shares) < MIN_INK:
+            between = list(itertools.pairwise([None, *chosen, None]))
+            if min(share_of(ends) for ends in between) < MIN_INK:
                 continue  # a sliver of a stroke beside a whole digit
-            if (same := tuple(round(share, 6) for share in shares)) in seen:
+            if (same := tuple(round(share_of(ends), 6) for ends in between)) in seen:
                 continue  # cut paths apart only on paper share the ink alike: the same digits
             seen.add(same)
-            ends = itertools.pairwise([None, *chosen, None])
-            pieces = [part_between(a, b, right & ~left)
-                      for (a, b), (left, right) in zip(ends, itertools.pairwise(masks), strict=True)]  # fmt: skip
+            pieces = [part_of(ends) for ends in between]
             if any(p is None or p.box[3] - p.box[1] < FRAGMENT * (box[3] - box[1]) * scale[1] for p in pieces):
                 continue  # a sliver or a fragment of a stroke, not a digit
             shapes = [_part_shape(p.box, box, scale) for p in pieces]  # type: ignore[union-attr]
-            features = {
+            features = dict.fromkeys(FEATURES, 0.0) | {
                 "cuts": len(chosen),
                 "crossings": sum(max(0, cuts[i].crossings - 1) for i in chosen),
                 "short": sum(s[0] for s in shapes),
                 "wide": sum(s[1] for s in shapes),
-                "relative": 0.0,
-                "joined": 0.0,
             }
             found.append(Candidate(pieces, features))  # type: ignore[arg-type]
     return found
