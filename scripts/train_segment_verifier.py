@@ -130,6 +130,7 @@ def collect(job: tuple) -> list[dict]:
                     "log_p": float(np.sum(np.log(np.maximum(rows.max(axis=1), 1e-12)))),
                     "features": [float(candidate.features[name]) for name in FEATURES],
                     "images": np.stack([p.image for p in candidate.parts]).astype(np.float32),
+                    "geometry": np.array([p.geometry for p in candidate.parts], np.float32),
                     "labels": [_unless_a_one(label(p.box, shot.boxes, shot.inks), r)
                                for p, r in zip(candidate.parts, rows, strict=True)],
                 })  # fmt: skip
@@ -150,7 +151,8 @@ def choices(string: dict) -> list[dict]:
         left, right = groups[i], groups[i + 1]
         apart = [{"read": a["read"] + b["read"], "log_p": a["log_p"] + b["log_p"],
                   "features": list(np.add(a["features"], b["features"])),
-                  "images": np.concatenate([a["images"], b["images"]])}
+                  "images": np.concatenate([a["images"], b["images"]]),
+                  "geometry": np.concatenate([a["geometry"], b["geometry"]])}
                  for a in left["candidates"] for b in right["candidates"]]  # fmt: skip
         units.append({"truth": left["truth"] + right["truth"], "candidates": apart + together["candidates"]})
     return units
@@ -171,32 +173,38 @@ def train(strings: list[dict], epochs: int, target: Path) -> dict:
     import keras
     import tensorflow as tf
 
-    images, labels, seen = [], [], set()
+    images, shapes, labels, seen = [], [], [], set()
     for s in strings:
         for g in [*s["groups"], *(j for j in s["joined"] if j is not None)]:
             for c in g["candidates"]:
-                for image, lab in zip(c["images"], c["labels"], strict=True):
-                    key = hashlib.sha1(image.tobytes()).hexdigest()
+                for image, shape, lab in zip(c["images"], c["geometry"], c["labels"], strict=True):
+                    key = hashlib.sha1(image.tobytes() + shape.tobytes()).hexdigest()
                     if lab is None or key in seen:
                         continue
                     seen.add(key)
                     images.append(image)
+                    shapes.append(shape)
                     labels.append(lab)
-    x, y = np.stack(images)[..., np.newaxis], np.array(labels)
+    x, g, y = np.stack(images)[..., np.newaxis], np.stack(shapes), np.array(labels)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(), keras.layers.Dropout(0.3),
-        keras.layers.Dense(64, activation="relu"), keras.layers.Dense(3, activation="softmax"),
-    ])  # fmt: skip
+    image = keras.Input((28, 28, 1), name="image")
+    geometry = keras.Input((3,), name="geometry")
+    seen_ink = image
+    for filters in (16, 32):
+        seen_ink = keras.layers.MaxPooling2D()(keras.layers.Conv2D(filters, 3, activation="relu")(seen_ink))
+    seen_ink = keras.layers.Dropout(0.3)(keras.layers.Flatten()(seen_ink))
+    shape = keras.layers.Dense(16, activation="relu")(geometry)
+    joint = keras.layers.Dense(64, activation="relu")(keras.layers.Concatenate()([seen_ink, shape]))
+    model = keras.Model([image, geometry], keras.layers.Dense(3, activation="softmax")(joint))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     # Balanced classes: touching digits ("several") are the rarest parts and the costliest to miss.
     counts = np.bincount(y, minlength=3)
     balance = {k: float(len(y) / (3 * max(int(n), 1))) for k, n in enumerate(counts)}
-    history = model.fit(x, y, epochs=epochs, batch_size=64, validation_split=0.1, verbose=2, class_weight=balance)
-    signature = [tf.TensorSpec((None, 28, 28, 1), tf.float32, name="image")]
+    history = model.fit([x, g], y, epochs=epochs, batch_size=64, validation_split=0.1, verbose=2,
+                        class_weight=balance)  # fmt: skip
+    # One argument, the list of both inputs (a flat list would be read as two arguments).
+    signature = [[tf.TensorSpec((None, 28, 28, 1), tf.float32, name="image"),
+                  tf.TensorSpec((None, 3), tf.float32, name="geometry")]]  # fmt: skip
     model.export(str(target), format="onnx", input_signature=signature, verbose=False)
     return {"parts": len(y), "per_class": dict(zip(segment_verifier.CLASSES, counts.tolist(), strict=True)),
             "epochs": epochs, "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
@@ -216,7 +224,7 @@ def fit_weights(strings: list[dict]) -> tuple[dict, dict]:
             log_p = np.array([c["log_p"] for c in g["candidates"]])
             table = []
             for c in g["candidates"]:
-                verdict = segment_verifier.log_probabilities(c["images"][..., np.newaxis]).sum(axis=0)
+                verdict = segment_verifier.log_probabilities(c["images"][..., np.newaxis], c["geometry"]).sum(axis=0)
                 table.append([verdict[0], verdict[1], *c["features"]])
             groups.append((log_p, np.array(table), right))
 

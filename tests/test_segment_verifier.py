@@ -10,14 +10,21 @@ import numpy as np
 from segment_ink import glyph
 
 from mnist_cnn.inference import imaging, segment, segment_verifier
-from mnist_cnn.inference.segment_candidates import FEATURES, Candidate, Part
+from mnist_cnn.inference.segment_candidates import FEATURES, Candidate, Line, Part
 from mnist_cnn.inference.segment_layout import Layout
 
 ONE, SEVERAL, PIECE = range(3)
 
 
-def field(ink: np.ndarray) -> np.ndarray:
-    return imaging.digit_field(ink)[0].astype(np.float32)
+# The font's line: its digits' height, and a typical digit's width (a 4's).
+LINE = Line(float(glyph("4").shape[0]), float(glyph("4").shape[1]))
+
+
+def part(ink: np.ndarray) -> Part:
+    """The ink as a candidate part on the font's line: its 28×28 and its geometry, as segment_layout makes them."""
+    rows, cols = np.nonzero(ink > 0)
+    shape = LINE.geometry(float(cols.max() - cols.min() + 1), float(rows.max() - rows.min() + 1))
+    return Part((0, 0, 10, 10), imaging.digit_field(ink)[0].astype(np.float32), [], shape)
 
 
 def touching(left: str, right: str, overlap: int = 2) -> np.ndarray:
@@ -29,19 +36,21 @@ def touching(left: str, right: str, overlap: int = 2) -> np.ndarray:
     return ink
 
 
-def verdicts(fields: list[np.ndarray]) -> np.ndarray:
-    return segment_verifier.log_probabilities(np.stack(fields)[..., np.newaxis]).argmax(axis=1)
+def verdicts(inks: list[np.ndarray]) -> np.ndarray:
+    parts = [part(ink) for ink in inks]
+    images = np.stack([p.image for p in parts])[..., np.newaxis]
+    return segment_verifier.log_probabilities(images, np.array([p.geometry for p in parts])).argmax(axis=1)
 
 
 def test_every_font_digit_alone_is_one_digit():
-    assert verdicts([field(glyph(d)) for d in "0123456789"]).tolist() == [ONE] * 10
+    assert verdicts([glyph(d) for d in "0123456789"]).tolist() == [ONE] * 10
 
 
 def test_nearly_every_touching_pair_is_several_digits():
     """At most 2 of 20 missed: a pair with a 1 is the verifier's closest call (a font "17" squeezed is 0.54 "one")."""
     pairs = ["44", "17", "38", "95", "20", "61", "77", "59", "08", "11",
              "14", "71", "13", "31", "41", "19", "21", "12", "10", "16"]  # fmt: skip
-    called = verdicts([field(touching(p[0], p[1])) for p in pairs]).tolist()
+    called = verdicts([touching(p[0], p[1]) for p in pairs]).tolist()
     assert called.count(SEVERAL) >= 18, dict(zip(pairs, called, strict=True))
     assert PIECE not in called  # two whole digits are never "a piece of one"
 
@@ -51,7 +60,7 @@ def test_halves_of_round_digits_are_pieces():
     # Digits whose halves are no digit: half a 4 or a 7 can look like a 1, an 8's right half like a 3.
     for digit in "0236":
         ink = glyph(digit)
-        halves += [field(ink[:, : ink.shape[1] // 2]), field(ink[:, ink.shape[1] // 2 :])]
+        halves += [ink[:, : ink.shape[1] // 2], ink[:, ink.shape[1] // 2 :]]
     assert verdicts(halves).tolist() == [PIECE] * 8
 
 
@@ -62,10 +71,9 @@ def sure_of_everything(images: np.ndarray) -> np.ndarray:
     return probs
 
 
-def group(whole: np.ndarray, parts: list[np.ndarray]) -> list[Candidate]:
-    box = (0, 0, 10, 10)
-    return [Candidate([Part(box, field(whole))]),
-            Candidate([Part(box, field(p)) for p in parts], dict.fromkeys(FEATURES, 0.0) | {"cuts": 1})]  # fmt: skip
+def group(whole: np.ndarray, pieces: list[np.ndarray]) -> list[Candidate]:
+    return [Candidate([part(whole)]),
+            Candidate([part(p) for p in pieces], dict.fromkeys(FEATURES, 0.0) | {"cuts": 1})]  # fmt: skip
 
 
 def test_a_pair_the_classifier_reads_whole_with_certainty_is_still_split():

@@ -133,7 +133,7 @@ def choose(
     lists = found.candidate_lists()
     # The verifier only matters where there is a choice; a lone candidate needs no second opinion.
     choice = found.joined or any(len(g) > 1 for g in lists)
-    verdicts = segment_verifier.log_probabilities(found.images()) if choice else None
+    verdicts = segment_verifier.log_probabilities(found.images(), found.geometry()) if choice else None
     best: list[tuple[Candidate, float, np.ndarray]] = []
     row = 0
     for group in lists:

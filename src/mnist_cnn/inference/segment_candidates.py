@@ -37,11 +37,17 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclus
 
 @dataclass
 class Part:
-    """One would-be digit: its box in the original image, the 28×28 the model sees, remarks."""
+    """One would-be digit: its box in the original image, the 28×28 the model sees, remarks, its shape.
+
+    geometry: what the 28×28 no longer shows (normalising squeezes every part into the same box), as
+    logs of shares of the writing's height: the part's height and width, and the line's typical
+    digit width. The segment verifier reads it next to the image (two touching digits are wide).
+    """
 
     box: Box
     image: np.ndarray
     notes: list[str] = field(default_factory=list)
+    geometry: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -64,8 +70,21 @@ def scaled(box: Box, scale: tuple[float, float]) -> Box:
     return int(np.floor(box[0] * sx)), int(np.floor(box[1] * sy)), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy))
 
 
+@dataclass(frozen=True)
+class Line:
+    """The writing a group stands in: its height and its typical digit's width (work-size pixels)."""
+
+    height: float
+    typical: float
+
+    def geometry(self, width: float, height: float) -> tuple[float, float, float]:
+        """A part's Part.geometry from its size in work-size pixels."""
+        return (float(np.log(max(height, 1.0) / self.height)), float(np.log(max(width, 1.0) / self.height)),
+                float(np.log(self.typical / self.height)))  # fmt: skip
+
+
 def candidates(
-    group_ink: np.ndarray, box: Box, scale: tuple[float, float], typical: float, whole_only: bool = False
+    group_ink: np.ndarray, box: Box, scale: tuple[float, float], line: Line, whole_only: bool = False
 ) -> list[Candidate]:
     """The group read whole, and (if wide) cut into 2..MAX_PARTS digits along its cheapest ink paths.
 
@@ -74,11 +93,11 @@ def candidates(
     """
     height, width = group_ink.shape
     everything = np.ones(group_ink.shape, dtype=bool)
-    whole = _part(group_ink, box, everything, scale)
+    whole = _part(group_ink, box, everything, scale, line)
     if whole is None:
         raise ImageError("no digit found (only specks of ink)")
     # Wider than tall, or much wider than the line's other digits: likely several digits.
-    wide, relative = max(0.0, width / height - WHOLE_WIDE), max(0.0, width / typical - WIDER_THAN_OTHERS)
+    wide, relative = max(0.0, width / height - WHOLE_WIDE), max(0.0, width / line.typical - WIDER_THAN_OTHERS)
     found = [Candidate([whole], {**dict.fromkeys(FEATURES, 0.0), "wide": wide, "relative": relative,
                                  "joined": float(whole_only)})]  # fmt: skip
     if whole_only or width <= MAY_TOUCH * height:
@@ -107,7 +126,7 @@ def candidates(
 
     def part_of(ends: tuple) -> Part | None:
         if ends not in made:
-            made[ends] = _part(group_ink, box, mask_between(ends), scale)
+            made[ends] = _part(group_ink, box, mask_between(ends), scale, line)
         return made[ends]
 
     for parts in range(2, most + 1):
@@ -141,7 +160,7 @@ def _part_shape(part: Box, group: Box, scale: tuple[float, float]) -> tuple[floa
     return short, max(0.0, width / max(height, 1.0) - PART_WIDE)
 
 
-def _part(group_ink: np.ndarray, box: Box, mask: np.ndarray, scale: tuple[float, float]) -> Part | None:
+def _part(group_ink: np.ndarray, box: Box, mask: np.ndarray, scale: tuple[float, float], line: Line) -> Part | None:
     """The group's ink under `mask` as one digit (None when it holds too little ink)."""
     piece = np.where(mask, group_ink, 0.0)
     rows, cols = np.nonzero(piece.any(axis=1))[0], np.nonzero(piece.any(axis=0))[0]
@@ -152,4 +171,5 @@ def _part(group_ink: np.ndarray, box: Box, mask: np.ndarray, scale: tuple[float,
     except ImageError:
         return None
     part_box = (box[0] + int(cols[0]), box[1] + int(rows[0]), box[0] + int(cols[-1]) + 1, box[1] + int(rows[-1]) + 1)
-    return Part(scaled(part_box, scale), image, notes)
+    geometry = line.geometry(float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1))
+    return Part(scaled(part_box, scale), image, notes, geometry)

@@ -22,7 +22,7 @@ import numpy as np
 
 from mnist_cnn.inference import imaging
 from mnist_cnn.inference.image_decode import ImageError
-from mnist_cnn.inference.segment_candidates import Box, Candidate, Part, candidates, scaled
+from mnist_cnn.inference.segment_candidates import Box, Candidate, Line, Part, candidates, scaled
 
 DUST = 0.1  # marks smaller than this share of the writing's height are dust, not even pieces of a digit
 MAX_MARKS = 200  # marks grouped at most (the largest); more is grain, not writing
@@ -63,6 +63,11 @@ class Layout:
         if not parts:
             return np.zeros((0, 28, 28, 1), np.float32)
         return np.stack(parts).astype(np.float32)[..., np.newaxis]
+
+    def geometry(self) -> np.ndarray:
+        """Every candidate part's Part.geometry, in the order of `images()`, as (N, 3) float32."""
+        shapes = [p.geometry for group in self.candidate_lists() for c in group for p in c.parts]
+        return np.asarray(shapes, np.float32).reshape(len(shapes), 3)
 
 
 def single(gray: np.ndarray, result: imaging.Preprocessed | None = None) -> Layout:
@@ -118,27 +123,27 @@ def layout(gray: np.ndarray, max_digits: int = 12) -> Layout:
     kept.sort(key=lambda item: (item[0][0] + item[0][2]) / 2)
     if len(kept) == 1 and kept[0][0][2] - kept[0][0][0] <= ONE_DIGIT * (kept[0][0][3] - kept[0][0][1]):
         return single(g, today())  # one narrow group: exactly today's one-digit path (its notes included)
-    typical = _typical_width([box for box, _ in kept], height)
+    line = Line(height, _typical_width([box for box, _ in kept], height))
 
     def group_ink(box: Box, grp: list[int]) -> np.ndarray:
         mask = np.isin(labels[box[1] : box[3], box[0] : box[2]], np.asarray(grp) + 1)
         return np.where(mask, ink[box[1] : box[3], box[0] : box[2]], 0.0)
 
-    out = [candidates(group_ink(box, grp), box, scale, typical) for box, grp in kept]
+    out = [candidates(group_ink(box, grp), box, scale, line) for box, grp in kept]
     joined = []
     for (a, grp_a), (b, grp_b) in itertools.pairwise(kept):
         box = _union([a, b])
         if b[0] - a[2] > JOIN_GAP * height or box[2] - box[0] > JOIN_WIDE * max(height, box[3] - box[1]):
             joined.append([])  # too far apart, or too wide together, to be one digit
             continue
-        joined.append(candidates(group_ink(box, grp_a + grp_b), box, scale, typical, whole_only=True))
+        joined.append(candidates(group_ink(box, grp_a + grp_b), box, scale, line, whole_only=True))
     if len(out) == 1 or (len(out) == 2 and joined[0]):
         # One wide group (touching digits, or one broad digit), or two pieces that may be one digit:
         # read whole exactly as today.
         whole = today()
         first = out[0] if len(out) == 1 else joined[0]
-        first[0] = Candidate([Part(scaled(_union([box for box, _ in kept]), scale), whole.image, list(whole.notes))],
-                             first[0].features)  # fmt: skip
+        first[0] = Candidate([Part(scaled(_union([box for box, _ in kept]), scale), whole.image, list(whole.notes),
+                                   first[0].parts[0].geometry)], first[0].features)  # fmt: skip
     return Layout(out, notes + mark_notes, joined=joined if any(joined) else [])
 
 

@@ -2,8 +2,9 @@
 
 An MNIST classifier reads two touching digits squeezed into one 28×28 confidently as one digit
 ("17" as 0, "44" as 4), and reads the halves of a 0 confidently too: its own probabilities cannot
-say whether a cut was right. This second, small network (two convolutions, 56k weights, 229 KB)
-can: it was trained by `scripts/train_segment_verifier.py` on the candidate parts that `segment_layout`
+say whether a cut was right. This second, small network (two convolutions, a few dense units for the geometry)
+can, helped by each part's geometry (its height and width against the writing's, which the
+28×28 no longer shows): it was trained by `scripts/train_segment_verifier.py` on the candidate parts that `segment_layout`
 makes of photographed strings of MNIST *training* digits (never the test digits the benchmarks
 read), each labelled by where the true digits lay. It ships in the package as ONNX, runs in ONNX
 Runtime (no TensorFlow), and is the same whatever model reads the digits. `segment.choose` weighs
@@ -38,11 +39,12 @@ def weights() -> dict[str, float]:
     return dict(json.loads(WEIGHTS_FILE.read_text())["weights"])
 
 
-def log_probabilities(images: np.ndarray) -> np.ndarray:
-    """(N, 28, 28, 1) float32 digit fields → (N, 3) log-probabilities of CLASSES."""
+def log_probabilities(images: np.ndarray, geometry: np.ndarray) -> np.ndarray:
+    """(N, 28, 28, 1) float32 digit fields and their (N, 3) Part.geometry → (N, 3) log-probabilities of CLASSES."""
     if len(images) == 0:
         return np.zeros((0, len(CLASSES)), np.float32)
     session, run_options = _session()
-    feed = np.ascontiguousarray(images, dtype=np.float32).reshape(len(images), 28, 28, 1)
-    probs = session.run(None, {session.get_inputs()[0].name: feed}, run_options)[0]
+    feed = {"image": np.ascontiguousarray(images, dtype=np.float32).reshape(len(images), 28, 28, 1),
+            "geometry": np.ascontiguousarray(geometry, dtype=np.float32).reshape(len(images), 3)}  # fmt: skip
+    probs = session.run(None, feed, run_options)[0]
     return np.log(np.maximum(np.asarray(probs, np.float32), FLOOR))
