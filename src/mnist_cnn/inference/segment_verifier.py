@@ -5,10 +5,11 @@ An MNIST classifier reads two touching digits squeezed into one 28×28 confident
 say whether a cut was right. This second, small network can (two convolutions for the 28×28,
 a small dense layer for the part's geometry: its height and width against the writing's, which
 the 28×28 no longer shows, 57k weights). It was trained by `scripts/train_segment_verifier.py`
-on the candidate parts that `segment_layout` makes of photographed strings of MNIST *training* digits (never the test digits the benchmarks
-read), each labelled by where the true digits lay. It ships in the package as ONNX, runs in ONNX
-Runtime (no TensorFlow), and is the same whatever model reads the digits. `segment.choose` weighs
-its answers with the fitted weights in segment_verifier.json (written by the same script).
+on the candidate parts that `segment_layout` makes of photographed strings of MNIST *training*
+digits (never the test digits the benchmarks read), each labelled by where the true digits lay.
+It ships in the package as ONNX, runs in ONNX Runtime (no TensorFlow), and is the same whatever
+model reads the digits. `segment.choose` weighs its answers with the fitted weights in
+segment_verifier.json (written by the same script).
 """
 
 from __future__ import annotations
