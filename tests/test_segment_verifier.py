@@ -20,10 +20,10 @@ ONE, SEVERAL, PIECE = range(3)
 LINE = Line(float(glyph("4").shape[0]), float(glyph("4").shape[1]))
 
 
-def part(ink: np.ndarray) -> Part:
-    """The ink as a candidate part on the font's line: its 28×28 and its geometry, as segment_layout makes them."""
+def part(ink: np.ndarray, line: Line = LINE) -> Part:
+    """The ink as a candidate part on a line (the font's): its 28×28 and its geometry, as segment_layout makes them."""
     rows, cols = np.nonzero(ink > 0)
-    shape = LINE.geometry(float(cols.max() - cols.min() + 1), float(rows.max() - rows.min() + 1))
+    shape = line.geometry(float(cols.max() - cols.min() + 1), float(rows.max() - rows.min() + 1))
     return Part((0, 0, 10, 10), imaging.digit_field(ink)[0].astype(np.float32), [], shape)
 
 
@@ -36,14 +36,29 @@ def touching(left: str, right: str, overlap: int = 2) -> np.ndarray:
     return ink
 
 
-def verdicts(inks: list[np.ndarray]) -> np.ndarray:
-    parts = [part(ink) for ink in inks]
+def verdicts(inks: list[np.ndarray], line: Line = LINE) -> np.ndarray:
+    parts = [part(ink, line) for ink in inks]
     images = np.stack([p.image for p in parts])[..., np.newaxis]
     return segment_verifier.log_probabilities(images, np.array([p.geometry for p in parts])).argmax(axis=1)
 
 
 def test_every_font_digit_alone_is_one_digit():
     assert verdicts([glyph(d) for d in "0123456789"]).tolist() == [ONE] * 10
+
+
+def test_a_wide_digit_alone_in_its_picture_is_one_digit():
+    """A lone group is its line's only digit: its typical width is its own, as for a lone touching pair.
+
+    Font digits stretched 1.2 times wider than tall (no 1: a 1 that wide is no 1)."""
+    from PIL import Image
+
+    wide = []
+    for digit in "023456789":
+        ink = glyph(digit)
+        stretched = Image.fromarray(ink).resize((int(ink.shape[0] * 1.2), ink.shape[0]), Image.BILINEAR)
+        wide.append(np.asarray(stretched, np.float32))
+    called = [int(verdicts([ink], Line(float(ink.shape[0]), float(ink.shape[1])))[0]) for ink in wide]
+    assert called == [ONE] * len(wide)
 
 
 def test_nearly_every_touching_pair_is_several_digits():
