@@ -32,6 +32,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -49,6 +50,7 @@ ONE, SEVERAL, PIECE = range(3)
 TRAIN_SET = {"seed": 21, "touching": 0.3, "broken": 0.1}
 FIT_SET = {"seed": 22, "touching": 0.2, "broken": 0.1}
 L2 = 0.001
+FILTERS, DENSE = (16, 32), 64  # the network's two convolutions and its joint dense layer
 NAMES = [*segment_verifier.CLASSES[:2], *FEATURES]  # "piece" is the rest of "one": not weighed apart
 # +1: the weight is kept >= 0, -1: <= 0 (a cost), 0: free. A fit left free once rewarded wide
 # readings (+0.17), and a 4-digit group read as one digit won.
@@ -160,8 +162,33 @@ def choices(string: dict) -> list[dict]:
     return units
 
 
-def gather(count: int, spec: dict, model: str, workers: int) -> list[dict]:
-    """`count` strings of a set, collected by `workers` processes (each loads MNIST and the model once)."""
+def gather(count: int, spec: dict, model: str, workers: int, cache: Path | None = None) -> list[dict]:
+    """`count` strings of a set, collected by `workers` processes (each loads MNIST and the model once).
+
+    cache: a folder where the collected strings are kept (pickled), so that trying another network or
+    fit does not photograph and cut them again. They are named by the set, the count, the model and
+    the code that makes them (the package's sources but the verifier's, and the labelling here).
+    """
+    if cache is not None:
+        import inspect
+
+        key = hashlib.sha1(json.dumps([spec, count, str(Path(model).resolve())]).encode())
+        for source in sorted((ROOT / "src" / "mnist_cnn").rglob("*.py")):
+            if source.name != "segment_verifier.py":
+                key.update(source.read_bytes())
+        for function in (collect, label, _ink_share, _unless_a_one):
+            key.update(inspect.getsource(function).encode())
+        path = cache / f"strings-{spec['seed']}-{count}-{key.hexdigest()[:12]}.pkl"
+        if path.exists():
+            with path.open("rb") as f:
+                return pickle.load(f)  # noqa: S301 (our own file, written below)
+        strings = gather(count, spec, model, workers)
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("wb") as f:
+            pickle.dump(strings, f, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
+        return strings
     step = -(-count // workers)
     jobs = [(first, min(step, count - first), spec, model) for first in range(0, count, step)]
     # Spawned, not forked: after training, this process holds TensorFlow's threads, and a fork of
@@ -192,11 +219,11 @@ def train(strings: list[dict], epochs: int, target: Path) -> dict:
     image = keras.Input((28, 28, 1), name="image")
     geometry = keras.Input((3,), name="geometry")
     seen_ink = image
-    for filters in (16, 32):
+    for filters in FILTERS:
         seen_ink = keras.layers.MaxPooling2D()(keras.layers.Conv2D(filters, 3, activation="relu")(seen_ink))
     seen_ink = keras.layers.Dropout(0.3)(keras.layers.Flatten()(seen_ink))
     shape = keras.layers.Dense(16, activation="relu")(geometry)
-    joint = keras.layers.Dense(64, activation="relu")(keras.layers.Concatenate()([seen_ink, shape]))
+    joint = keras.layers.Dense(DENSE, activation="relu")(keras.layers.Concatenate()([seen_ink, shape]))
     model = keras.Model([image, geometry], keras.layers.Dense(3, activation="softmax")(joint))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     # Balanced classes: touching digits ("several") are the rarest parts and the costliest to miss.
@@ -265,6 +292,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--fit-only", action="store_true", help="keep the shipped network; fit only the weights")
+    parser.add_argument("--cache", type=Path, help="keep the photographed and cut strings in this folder, for reruns")
     args = parser.parse_args()
     started = time.perf_counter()
     command = " ".join(["python scripts/train_segment_verifier.py", *sys.argv[1:]])
@@ -274,12 +302,12 @@ def main() -> int:
         network = {"network_command": previous.get("network_command", previous["command"]),
                    "network_seconds": previous.get("network_seconds", previous["seconds"])}  # fmt: skip
     else:
-        trained = train(gather(args.train_strings, TRAIN_SET, args.model, args.workers), args.epochs,
+        trained = train(gather(args.train_strings, TRAIN_SET, args.model, args.workers, args.cache), args.epochs,
                         segment_verifier.MODEL_FILE)  # fmt: skip
         print(f"verifier: {trained}", flush=True)
         segment_verifier._session.cache_clear()  # noqa: SLF001 (the file was just replaced)
         network = {"network_command": command, "network_seconds": round(time.perf_counter() - started)}
-    weights, fitted = fit_weights(gather(args.fit_strings, FIT_SET, args.model, args.workers))
+    weights, fitted = fit_weights(gather(args.fit_strings, FIT_SET, args.model, args.workers, args.cache))
     record = {"weights": weights, "fit": fitted, "verifier": trained,
               "train_set": {**TRAIN_SET, "strings": args.train_strings},
               "fit_set": {**FIT_SET, "strings": args.fit_strings},
