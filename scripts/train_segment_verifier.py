@@ -2,6 +2,7 @@
 
     python scripts/train_segment_verifier.py MODEL [--train-strings 4000] [--epochs 12] [--workers 2]
     python scripts/train_segment_verifier.py MODEL --fit-only     # refit the weights for the shipped network
+    python scripts/train_segment_verifier.py MODEL --cache DIR    # keep the cut strings: reruns take minutes
 
 MODEL: the digit classifier the weights are fitted with (a run directory or model file, as for
 `mnist-cnn predict --model`; configs/chollet.yaml's run). Writes, next to segment_verifier.py:
@@ -15,7 +16,8 @@ were obtained). Only MNIST *training* digits are used: the benchmarks (scripts/b
    ink lies in its box: nearly all of one digit's and little of any other's (one), nearly all of
    two or more (several), or under 70% of any (piece); unclear parts are left out, and so is a
    piece the classifier reads as a 1.
-2. A small CNN learns the label from the part's 28×28 on the first set of strings (classes balanced).
+2. A small network learns the label from the part's 28×28 and its geometry (Part.geometry: height
+   and width against the writing's) on the first set of strings (classes balanced).
 3. On a second set, the weights of the score in `segment.choose` (verifier log-probabilities and
    the cut's shape features, next to the classifier's log-probability) are fitted to pick the
    candidate that reads the true digits, by maximising a softened share of right picks
