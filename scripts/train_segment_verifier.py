@@ -169,14 +169,14 @@ def gather(count: int, spec: dict, model: str, workers: int, cache: Path | None 
 
     cache: a folder where the collected strings are kept (pickled), so that trying another network or
     fit does not photograph and cut them again. They are named by the set, the count, the model and
-    the code that makes them (the package's sources but the verifier's, and the labelling here).
+    the code that makes them (the package's sources but the scoring's, and the labelling here).
     """
     if cache is not None:
         import inspect
 
         key = hashlib.sha1(json.dumps([spec, count, str(Path(model).resolve())]).encode())
         for source in sorted((ROOT / "src" / "mnist_cnn").rglob("*.py")):
-            if source.name != "segment_verifier.py":
+            if source.name not in ("segment_verifier.py", "segment.py"):  # the scoring: collect never calls it
                 key.update(source.read_bytes())
         for function in (collect, label, _ink_share, _unless_a_one):
             key.update(inspect.getsource(function).encode())
