@@ -42,6 +42,7 @@ class Part:
     geometry: what the 28×28 no longer shows (normalising squeezes every part into the same box), as
     logs of shares of the writing's height: the part's height and width, and the line's typical
     digit width. The segment verifier reads it next to the image (two touching digits are wide).
+    Left at zeros only where no verifier reads it (a one-digit layout has nothing to choose).
     """
 
     box: Box
