@@ -30,16 +30,20 @@ def glyph(character: str) -> np.ndarray:
 
 def write(text: str, gaps: list[int] | int = 20, height: int = HEIGHT) -> np.ndarray:
     """`text` written left to right, `gaps` pixels between neighbours (negative: overlapping), as gray (1 = white)."""
-    glyphs = [glyph(c) for c in text]
-    spaces = gaps if isinstance(gaps, list) else [gaps] * (len(text) - 1)
-    width = sum(g.shape[1] for g in glyphs) + sum(spaces) + 2 * PAD
+    return write_marks([glyph(c) for c in text], gaps, height)
+
+
+def write_marks(marks: list[np.ndarray], gaps: list[int] | int = 20, height: int = HEIGHT) -> np.ndarray:
+    """Marks (ink, cropped) side by side, vertically centred, `gaps` pixels apart, as gray (1 = white)."""
+    spaces = gaps if isinstance(gaps, list) else [gaps] * (len(marks) - 1)
+    width = sum(m.shape[1] for m in marks) + sum(spaces) + 2 * PAD
     ink = np.zeros((height, width), np.float32)
     x = PAD
-    for index, g in enumerate(glyphs):
-        top = (height - g.shape[0]) // 2
-        region = ink[top : top + g.shape[0], x : x + g.shape[1]]
-        np.maximum(region, g, out=region)
-        x += g.shape[1] + (spaces[index] if index < len(spaces) else 0)
+    for index, m in enumerate(marks):
+        top = (height - m.shape[0]) // 2
+        region = ink[top : top + m.shape[0], x : x + m.shape[1]]
+        np.maximum(region, m, out=region)
+        x += m.shape[1] + (spaces[index] if index < len(spaces) else 0)
     return 1.0 - ink
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from segment_ink import HEIGHT, PAD, glyph, template_classifier, write
+from segment_ink import HEIGHT, PAD, glyph, template_classifier, write, write_marks
 
 from mnist_cnn.inference import imaging, segment
 from mnist_cnn.inference.image_decode import WORK_SIDE
@@ -178,22 +178,10 @@ def _strokes_apart(character: str, gap: int) -> np.ndarray:
     return np.concatenate([ink[:, :middle], np.zeros((ink.shape[0], gap), np.float32), ink[:, middle:]], axis=1)
 
 
-def _line(marks: list[np.ndarray], gap: int = 24) -> np.ndarray:
-    """Marks (ink, cropped) side by side on white paper, `gap` px apart."""
-    width = sum(m.shape[1] for m in marks) + gap * (len(marks) - 1) + 2 * PAD
-    ink = np.zeros((HEIGHT, width), np.float32)
-    x = PAD
-    for m in marks:
-        top = (HEIGHT - m.shape[0]) // 2
-        ink[top : top + m.shape[0], x : x + m.shape[1]] = m
-        x += m.shape[1] + gap
-    return 1.0 - ink
-
-
 def test_a_digit_in_two_separate_marks_is_read_as_one_digit():
     import cv2
 
-    gray = _line([glyph("2"), _strokes_apart("0", 3), glyph("7")])
+    gray = write_marks([glyph("2"), _strokes_apart("0", 3), glyph("7")], gaps=24)
     count, _ = cv2.connectedComponents((gray < 0.5).astype(np.uint8))
     assert count - 1 == 4  # the premise: four marks, three digits
     found = segment.layout(gray)
@@ -211,7 +199,7 @@ def test_close_neighbours_that_are_two_digits_stay_two():
 
 
 def test_one_digit_in_two_marks_alone_is_todays_one_digit_reading():
-    gray = _line([_strokes_apart("0", 3)])
+    gray = write_marks([_strokes_apart("0", 3)])
     reading = read(gray)
     today = imaging.preprocess_array(gray)
     assert reading.text == "0"

@@ -236,7 +236,7 @@ def run(
     used: set[str] = set()
     start = 0
     for path, found in zip(kept, layouts, strict=True):
-        stop = start + len(found.images())
+        stop = start + len(found.parts())  # its rows in the batch (counted, not stacked again)
         rows, ok, start = probs[start:stop], bool(finite[start:stop].all()), stop
         if not ok:  # never a "nan%" answer: the input failed
             report.fail(path, NONFINITE)

@@ -8,6 +8,7 @@ Hand-written: a few boxes and masks per group, in no library's shape.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -109,26 +110,20 @@ def candidates(
     total_ink, seen = float(group_ink.sum()), set()
     # A part lies between two cuts (None: the group's edge). Many candidates share a part, so its
     # mask, ink share and normalised 28×28 are each made once.
-    masks: dict[tuple, np.ndarray] = {}
-    shares: dict[tuple, float] = {}
-    made: dict[tuple, Part | None] = {}
 
+    @functools.cache
     def mask_between(ends: tuple) -> np.ndarray:
-        if ends not in masks:
-            left, right = ends
-            left_of_left = ~everything if left is None else lefts[left]
-            masks[ends] = (everything if right is None else lefts[right]) & ~left_of_left
-        return masks[ends]
+        left, right = ends
+        left_of_left = ~everything if left is None else lefts[left]
+        return (everything if right is None else lefts[right]) & ~left_of_left
 
+    @functools.cache
     def share_of(ends: tuple) -> float:
-        if ends not in shares:
-            shares[ends] = float(group_ink[mask_between(ends)].sum()) / total_ink
-        return shares[ends]
+        return float(group_ink[mask_between(ends)].sum()) / total_ink
 
+    @functools.cache
     def part_of(ends: tuple) -> Part | None:
-        if ends not in made:
-            made[ends] = _part(group_ink, box, mask_between(ends), scale, line)
-        return made[ends]
+        return _part(group_ink, box, mask_between(ends), scale, line)
 
     for parts in range(2, most + 1):
         for chosen in itertools.combinations(range(len(cuts)), parts - 1):

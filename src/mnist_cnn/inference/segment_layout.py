@@ -57,16 +57,20 @@ class Layout:
         """The groups' candidates, then the joined pairs': the order of `images()`."""
         return [*self.groups, *self.joined]
 
+    def parts(self) -> list[Part]:
+        """Every candidate's parts, in the order of `candidate_lists()`: one row each in `images()`."""
+        return [p for group in self.candidate_lists() for c in group for p in c.parts]
+
     def images(self) -> np.ndarray:
         """Every candidate part's 28×28, in order, as one (N, 28, 28, 1) float32 batch."""
-        parts = [p.image for group in self.candidate_lists() for c in group for p in c.parts]
+        parts = self.parts()
         if not parts:
             return np.zeros((0, 28, 28, 1), np.float32)
-        return np.stack(parts).astype(np.float32)[..., np.newaxis]
+        return np.stack([p.image for p in parts]).astype(np.float32)[..., np.newaxis]
 
     def geometry(self) -> np.ndarray:
         """Every candidate part's Part.geometry, in the order of `images()`, as (N, 3) float32."""
-        shapes = [p.geometry for group in self.candidate_lists() for c in group for p in c.parts]
+        shapes = [p.geometry for p in self.parts()]
         return np.asarray(shapes, np.float32).reshape(len(shapes), 3)
 
 
