@@ -78,10 +78,9 @@ def redraw(crop: np.ndarray) -> tuple[np.ndarray, str | None]:
         outside = 1 - np.pad(mask, pad)
         redrawn = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_5) <= -shift
     note = None
-    if width < BAND[0]:
-        note = f"thin strokes thickened (width {width:.1f} px; MNIST's are {BAND[0]:.1f} to {BAND[1]:.1f} px)"
-    elif width > BAND[1]:
-        note = f"thick strokes thinned (width {width:.1f} px; MNIST's are {BAND[0]:.1f} to {BAND[1]:.1f} px)"
+    if not BAND[0] <= width <= BAND[1]:
+        change = "thin strokes thickened" if width < BAND[0] else "thick strokes thinned"
+        note = f"{change} (width {width:.1f} px; MNIST's are {BAND[0]:.1f} to {BAND[1]:.1f} px)"
     return _trim(redrawn.astype(np.float32)), note
 
 
