@@ -53,6 +53,8 @@ TRAIN_SET = {"seed": 21, "touching": 0.3, "broken": 0.1}
 FIT_SET = {"seed": 22, "touching": 0.2, "broken": 0.1}
 L2 = 0.001
 FILTERS, DENSE = (16, 32), 64  # the network's two convolutions and its joint dense layer
+# A piece the classifier reads as a 1 (a 4's upright, half a 0 cut off) is drawn like a 1: left unlabelled?
+UNLABEL_ONE_LIKE_PIECES = True
 NAMES = [*segment_verifier.CLASSES[:2], *FEATURES]  # "piece" is the rest of "one": not weighed apart
 # +1: the weight is kept >= 0, -1: <= 0 (a cost), 0: free. A fit left free once rewarded wide
 # readings (+0.17), and a 4-digit group read as one digit won.
@@ -84,10 +86,9 @@ def label(part, truths, inks) -> int | None:
     return PIECE if shares[0] < 0.7 else None
 
 
-def _unless_a_one(verdict: int | None, probabilities: np.ndarray) -> int | None:
-    """No label for a piece the classifier reads as a 1: a 4's upright or half a 0 cut off is drawn
-    exactly like a 1, so its image cannot tell; the rest of the cut (a piece, or a digit) does."""
-    return None if verdict == PIECE and int(np.argmax(probabilities)) == 1 else verdict
+def _unless_a_one(verdict: int | None, read: str) -> int | None:
+    """No label for a piece the classifier reads (`read`) as a 1, if UNLABEL_ONE_LIKE_PIECES."""
+    return None if UNLABEL_ONE_LIKE_PIECES and verdict == PIECE and read == "1" else verdict
 
 
 def collect(job: tuple) -> list[dict]:
@@ -137,8 +138,7 @@ def collect(job: tuple) -> list[dict]:
                     "features": [float(candidate.features[name]) for name in FEATURES],
                     "images": np.stack([p.image for p in candidate.parts]).astype(np.float32),
                     "geometry": np.array([p.geometry for p in candidate.parts], np.float32),
-                    "labels": [_unless_a_one(label(p.box, shot.boxes, shot.inks), r)
-                               for p, r in zip(candidate.parts, rows, strict=True)],
+                    "labels": [label(p.box, shot.boxes, shot.inks) for p in candidate.parts],
                 })  # fmt: skip
             lists.append({"truth": truth, "candidates": candidates})
         apart = len(found.groups)
@@ -178,7 +178,7 @@ def gather(count: int, spec: dict, model: str, workers: int, cache: Path | None 
         for source in sorted((ROOT / "src" / "mnist_cnn").rglob("*.py")):
             if source.name not in ("segment_verifier.py", "segment.py"):  # the scoring: collect never calls it
                 key.update(source.read_bytes())
-        for function in (collect, label, _ink_share, _unless_a_one):
+        for function in (collect, label, _ink_share):
             key.update(inspect.getsource(function).encode())
         path = cache / f"strings-{spec['seed']}-{count}-{key.hexdigest()[:12]}.pkl"
         if path.exists():
@@ -208,7 +208,8 @@ def train(strings: list[dict], epochs: int, target: Path) -> dict:
     for s in strings:
         for g in [*s["groups"], *(j for j in s["joined"] if j is not None)]:
             for c in g["candidates"]:
-                for image, shape, lab in zip(c["images"], c["geometry"], c["labels"], strict=True):
+                for image, shape, raw, read in zip(c["images"], c["geometry"], c["labels"], c["read"], strict=True):
+                    lab = _unless_a_one(raw, read)
                     key = hashlib.sha1(image.tobytes() + shape.tobytes()).hexdigest()
                     if lab is None or key in seen:
                         continue
