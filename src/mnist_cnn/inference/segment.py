@@ -4,9 +4,9 @@
 geometry (page cleaning keeping all writing, components, merged pieces, candidate cuts of touching
 digits) is `segment_layout`; here each group keeps its best-scoring candidate. A candidate's score
 adds, over its parts, the log of the classifier's probability for the digit it reads and the
-segment verifier's log-probability that the part is one digit (not touching digits, not a piece
-of one: `segment_verifier`), and the weighted shape features of the cut (strokes crossed, short
-or wide parts); the weights were fitted by scripts/train_segment_verifier.py. A picture with one
+segment verifier's weighted log-probabilities that the part is one digit, several touching digits
+or a piece of one (`segment_verifier`), and the weighted shape features of the cut (strokes
+crossed, short or wide parts); the weights were fitted by scripts/train_segment_verifier.py. A picture with one
 digit gives exactly today's single-digit result (imaging.preprocess_array) and numbers.
 """
 

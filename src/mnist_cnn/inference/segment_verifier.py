@@ -2,11 +2,14 @@
 
 An MNIST classifier reads two touching digits squeezed into one 28×28 confidently as one digit
 ("17" as 0, "44" as 4), and reads the halves of a 0 confidently too: its own probabilities cannot
-say whether a cut was right. This second, small network can (two convolutions for the 28×28,
+say whether a cut was right. A second, small network can (two convolutions for the 28×28,
 a small dense layer for the part's geometry: its height and width against the writing's, which
-the 28×28 no longer shows, 57k weights). It was trained by `scripts/train_segment_verifier.py`
-on the candidate parts that `segment_layout` makes of photographed strings of MNIST *training*
-digits (never the test digits the benchmarks read), each labelled by where the true digits lay.
+the 28×28 no longer shows). Two such networks answer here, their probabilities averaged (115k
+weights in all): one never saw a piece of a digit drawn like a 1 (a 4's upright, half a 0), the
+other learnt those as pieces, so a 1-like part comes out as "maybe a piece". Both were trained by
+`scripts/train_segment_verifier.py` on the candidate parts that `segment_layout` makes of
+photographed strings of MNIST *training* digits (never the test digits the benchmarks read),
+each labelled by where the true digits lay.
 It ships in the package as ONNX, runs in ONNX Runtime (no TensorFlow), and is the same whatever
 model reads the digits. `segment.choose` weighs its answers with the fitted weights in
 segment_verifier.json (written by the same script).
