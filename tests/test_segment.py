@@ -204,3 +204,22 @@ def test_one_digit_in_two_marks_alone_is_todays_one_digit_reading():
     today = imaging.preprocess_array(gray)
     assert reading.text == "0"
     assert np.array_equal(reading.digits[0].image, today.image) and reading.digits[0].notes == list(today.notes)
+
+
+def test_two_ones_touching_at_the_foot_like_a_v_are_offered_cut_in_two():
+    """A "11" whose strokes meet at the bottom is narrower than two upright 1s (~0.4 of its height):
+    it must still get a cut between the strokes, or it can only be read as one digit."""
+    import cv2
+
+    from mnist_cnn.inference.segment_candidates import Line, candidates
+
+    height = 100
+    ink = np.zeros((height, 40), np.float32)
+    cv2.line(ink, (3, 2), (17, height - 3), 1.0, 5)  # the strokes' feet touch: one component
+    cv2.line(ink, (36, 2), (23, height - 3), 1.0, 5)
+    assert cv2.connectedComponents((ink > 0).astype(np.uint8))[0] == 2  # background and the V
+    found = candidates(ink, (0, 0, 40, height), (1.0, 1.0), Line(float(height), 40.0))
+    halves = [c for c in found if len(c.parts) == 2]
+    assert halves, "the V was only read whole"
+    # Some cut leaves one stroke on each side: each part about as tall as the V, neither holding both tops.
+    assert any(all(p.box[3] - p.box[1] > 0.8 * height and p.box[2] - p.box[0] < 25 for p in c.parts) for c in halves)
