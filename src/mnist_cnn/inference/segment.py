@@ -6,8 +6,9 @@ digits) is `segment_layout`; here each group keeps its best-scoring candidate. A
 adds, over its parts, the log of the classifier's probability for the digit it reads and the
 segment verifier's weighted log-probabilities that the part is one digit, several touching digits
 or a piece of one (`segment_verifier`), and the weighted shape features of the cut (strokes
-crossed, short or wide parts); the weights were fitted by scripts/train_segment_verifier.py. A picture with one
-digit gives exactly today's single-digit result (imaging.preprocess_array) and numbers.
+crossed, short or wide parts); the weights were fitted by scripts/train_segment_verifier.py. A
+picture with one digit gives exactly today's single-digit result (imaging.preprocess_array) and
+numbers.
 """
 
 from __future__ import annotations
