@@ -1,12 +1,12 @@
 """Train the segment verifier (one digit / several touching digits / a piece of one) and fit how it is weighed.
 
     python scripts/train_segment_verifier.py MODEL [--train-strings 4000] [--epochs 12] [--workers 2]
-    python scripts/train_segment_verifier.py MODEL --fit-only     # refit the weights for the shipped network
+    python scripts/train_segment_verifier.py MODEL --fit-only     # refit the weights for the shipped networks
     python scripts/train_segment_verifier.py MODEL --cache DIR    # keep the cut strings: reruns take minutes
 
 MODEL: the digit classifier the weights are fitted with (a run directory or model file, as for
 `mnist-cnn predict --model`; configs/chollet.yaml's run). Writes, next to segment_verifier.py:
-segment_verifier.onnx (the network) and segment_verifier.json (the fitted weights and how they
+segment_verifier.onnx (the networks) and segment_verifier.json (the fitted weights and how they
 were obtained). Only MNIST *training* digits are used: the benchmarks (scripts/bench_numbers.py,
 `evaluate --robustness`) read the test digits.
 
@@ -59,6 +59,7 @@ NAMES = [*segment_verifier.CLASSES, *FEATURES]
 # +1: the weight is kept >= 0, -1: <= 0 (a cost), 0: free. A fit left free once rewarded wide
 # readings (+0.17), and a 4-digit group read as one digit won.
 SIGNS = np.array([{"one": 1, "several": 0, "piece": 0, "joined": 0}.get(name, -1) for name in NAMES])
+HAND_SET_COSTS = {"cuts": -0.3, "crossings": -1.0, "short": -3.0, "wide": -4.0, "relative": -4.0}  # before any fit
 
 
 def _ink_share(part, box, ink: np.ndarray) -> float:
@@ -200,11 +201,12 @@ def _labelled_parts(strings: list[dict], one_like_pieces: bool) -> tuple[np.ndar
     for s in strings:
         for g in [*s["groups"], *(j for j in s["joined"] if j is not None)]:
             for c in g["candidates"]:
+                # c["read"] holds one digit per part: the classifier's reading.
                 for image, shape, lab, read in zip(c["images"], c["geometry"], c["labels"], c["read"], strict=True):
-                    if lab == PIECE and read == "1" and not one_like_pieces:
+                    if lab is None or (lab == PIECE and read == "1" and not one_like_pieces):
                         continue
                     key = hashlib.sha1(image.tobytes() + shape.tobytes()).hexdigest()
-                    if lab is None or key in seen:
+                    if key in seen:
                         continue
                     seen.add(key)
                     images.append(image)
@@ -291,9 +293,9 @@ def fit_weights(strings: list[dict]) -> tuple[dict, dict]:
             total += p[right].sum() / p.sum()
         return L2 * float(np.sum(theta**2)) - total / len(groups)
 
-    start = np.array([1.0, 0.0, 0.0, -0.3, -1.0, -3.0, -4.0, -4.0, 0.0])  # verifier on, the old hand-set shape costs
-    before = right_share(np.array([0.0, 0.0, 0.0, -0.3, -1.0, -3.0, -4.0, -4.0, 0.0]))
-    theta = start
+    hand_set = np.array([HAND_SET_COSTS.get(name, 0.0) for name in NAMES])
+    before = right_share(hand_set)
+    theta = hand_set + (np.array(NAMES) == "one")  # start: the verifier's "one" on, the old shape costs
     for temperature in (1.0, 0.3, 0.1):
         theta = minimize(loss, theta, args=(temperature,), method="Nelder-Mead",
                          options={"maxiter": 1500, "xatol": 1e-3, "fatol": 1e-6}).x  # fmt: skip
@@ -310,7 +312,7 @@ def main() -> int:
     parser.add_argument("--fit-strings", type=int, default=1200)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--fit-only", action="store_true", help="keep the shipped network; fit only the weights")
+    parser.add_argument("--fit-only", action="store_true", help="keep the shipped networks; fit only the weights")
     parser.add_argument("--cache", type=Path, help="keep the photographed and cut strings in this folder, for reruns")
     args = parser.parse_args()
     started = time.perf_counter()
